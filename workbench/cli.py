@@ -4,6 +4,7 @@
     workbench retrieve    BM25 candidates over the Lucene index of the collection
     workbench rerank      rerank a candidate run with a registered reranker
     workbench evaluate    evaluate any TREC run on a dataset
+    workbench compare     per-query gains and losses of one system against another
     workbench leaderboard print the leaderboard
     workbench index       build (or reuse) the Lucene index
     workbench rerankers   list the registered rerankers
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="indexing/search threads (default: all cores)")
     run.add_argument("--device", default="cpu", help="device for neural rerankers (cpu, cuda, auto)")
     run.add_argument("--leaderboard", default=None, help="leaderboard CSV (default: <runs-dir>/leaderboard.csv)")
+    run.add_argument("--baseline", default=None,
+                     help="system every other system is tested against (default: each reranker's candidates)")
+    run.add_argument("--query-types", default=None,
+                     help="label file (qid<TAB>label[<TAB>reason]) overriding the committed query types")
 
     retrieve = commands.add_parser("retrieve", help="BM25 top-k over the Lucene index of the collection")
     _add_common(retrieve)
@@ -82,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--force", action="store_true", help="rebuild even if cached")
 
     commands.add_parser("rerankers", help="list registered rerankers")
+
+    compare = commands.add_parser("compare", help="per-query wins and losses of system B against system A")
+    _add_common(compare)
+    compare.add_argument("a", help="reference system, e.g. official-bm25")
+    compare.add_argument("b", help="system compared with it, e.g. official-bm25+tfidf")
+    compare.add_argument("--dataset", required=True)
+    compare.add_argument("--metric", default="ndcg@10")
+    compare.add_argument("--top", type=int, default=5, help="queries shown per side (gains, losses)")
+    compare.add_argument("--passages", type=int, default=3, help="top passages shown per system")
+    compare.add_argument("--depth", type=int, default=100)
+    compare.add_argument("--device", default="cpu")
+    compare.add_argument("--csv", default=None, help="also write every query's delta to this CSV")
 
     data = commands.add_parser("data", help="materialise the data directory from ir_datasets (needs internet)")
     data.add_argument("--target", default="data/msmarco-passage-mini", help="directory to write")
@@ -168,13 +185,26 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "eval":
         systems = _split(args.systems) if args.systems else DEFAULT_SYSTEMS
         datasets = _split(args.datasets)
-        bench.run_experiment(datasets, systems)
+        bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types)
         from .leaderboard import read_leaderboard
 
         board = read_leaderboard(leaderboard)
         board = board[board["dataset"].isin(datasets) & board["system"].isin(systems)]
-        print(f"\nLeaderboard ({leaderboard}):")
+        print(f"\nLeaderboard ({leaderboard}); d_<metric>: delta vs baseline, * / ** significant at "
+              "0.05 / 0.01 (randomization test, Holm-corrected across systems):")
         _print_table(board)
+        return 0
+    if args.command == "compare":
+        from .atomic import atomic_write
+        from .compare import compare_systems, format_comparison
+        from .evaluate import ranx_metric
+
+        ranx_metric(args.metric, 1)  # validates the metric name before any work
+        comparison = compare_systems(bench, args.a, args.b, args.dataset, args.metric, args.top, args.passages)
+        print(format_comparison(comparison))
+        if args.csv:
+            with atomic_write(args.csv) as handle:
+                comparison.deltas.to_csv(handle, index=False, float_format="%.4f")
         return 0
     if args.command == "retrieve":
         system = f"bm25-mini:k1={args.k1},b={args.b},k={args.k}"

@@ -246,16 +246,20 @@ class Workbench:
         evaluation = self.evaluate(stored, dataset_name)
         return SystemResult(dataset_name, system, stored, evaluation, time.perf_counter() - started)
 
-    def leaderboard_row(self, result: SystemResult) -> dict[str, Any]:
+    def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A leaderboard row: metrics (of a slice, with CIs and significance if ``sliced``), cost, provenance."""
         manifest = result.stored.manifest
         dataset = self.dataset(result.dataset)
         wall = float(manifest.get("wall_time_s") or 0.0)
         queries = int(manifest.get("queries") or 0)
-        row: dict[str, Any] = {"dataset": result.dataset, "system": result.system}
-        row.update(result.evaluation.means)
+        sliced = dict(sliced or {"slice": "all", "n_queries": result.evaluation.n_queries, **result.evaluation.means})
+        row: dict[str, Any] = {"dataset": result.dataset, "system": result.system, "slice": sliced.pop("slice")}
+        row.update({metric: sliced.pop(metric) for metric in self.metrics})
+        row["n_queries"] = sliced.pop("n_queries")
+        row["n_unjudged_excluded"] = dataset.n_unjudged
+        sliced.pop("system", None)
+        row.update(sliced)  # baseline, deltas, p-values, markers, wins/ties/losses, CIs
         row.update({
-            "n_queries": result.evaluation.n_queries,
-            "n_unjudged_excluded": dataset.n_unjudged,
             "candidates": manifest.get("candidates", ""),
             "wall_time_s": round(wall, 3),
             "queries_per_s": round(queries / wall, 2) if wall > 0 else None,
@@ -266,17 +270,33 @@ class Workbench:
         })
         return row
 
-    def run_experiment(self, datasets: list[str], systems: list[str]) -> pd.DataFrame:
-        """Produce and evaluate every (dataset, system); upsert the leaderboard; return its rows."""
-        rows = []
+    def run_experiment(self, datasets: list[str], systems: list[str], baseline: str | None = None,
+                       query_types: str | Path | None = None) -> pd.DataFrame:
+        """Produce and evaluate every (dataset, system), sliced by query type, with significance
+        against a baseline (default: each reranked system's candidate run); upsert the
+        leaderboard and return the new rows."""
+        from .querytypes import load_query_types
+        from .slices import default_baseline, sliced_table
+
         for dataset_name in datasets:
             self.dataset(dataset_name)  # fail fast on an unknown dataset
+        rows = []
         for dataset_name in datasets:
+            results = {}
             for system in systems:
                 result = self.run_system(system, dataset_name)
                 state = "reused" if result.stored.reused else "computed"
                 log.info("%s %s: %s in %.1f s (%s)", dataset_name, system, state, result.seconds_this_time,
                          ", ".join(f"{m}={v:.4f}" for m, v in result.evaluation.means.items()))
-                rows.append(self.leaderboard_row(result))
+                results[system] = result
+            baselines = {system: (baseline if baseline and baseline != system else default_baseline(system))
+                         for system in systems}
+            per_query = {system: result.evaluation.per_query for system, result in results.items()}
+            for extra in {b for b in baselines.values() if b is not None} - per_query.keys():
+                per_query[extra] = self.run_system(extra, dataset_name).evaluation.per_query
+            labels = load_query_types(self.dataset(dataset_name), override_path=query_types)
+            table = sliced_table(per_query, labels, baselines, self.metrics)
+            for sliced in table.to_dict("records"):
+                rows.append(self.leaderboard_row(results[sliced["system"]], sliced))
         upsert_rows(rows, self.leaderboard)
         return pd.DataFrame(rows)

@@ -56,15 +56,27 @@ def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT
     return board
 
 
-def format_table(board: pd.DataFrame, metrics: list[str] | None = None) -> str:
-    """Plain-text table of the leaderboard for the terminal."""
+def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
+                 headline: tuple[str, ...] = ("mrr@10", "ndcg@5")) -> str:
+    """Plain-text table for the terminal: metrics, slice size, and for the headline metrics the
+    delta against the baseline with its corrected significance marker."""
+    from .evaluate import DEFAULT_METRICS
+
     if board.empty:
         return "(leaderboard is empty)"
-    columns = [c for c in key_columns(board) if c in board.columns]
-    metric_columns = metrics or [c for c in board.columns if "@" in c or c in ("map",)]
-    extra = [c for c in ("n_queries", "wall_time_s", "queries_per_s") if c in board.columns]
-    shown = board[columns + [c for c in metric_columns if c in board.columns] + extra].copy()
-    for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
+    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in board.columns]
+    shown = board[[c for c in key_columns(board) if c in board.columns] + metrics].copy()
+    for metric in metrics:
+        shown[metric] = board[metric].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
+    if "n_queries" in board.columns:
+        shown["n"] = board["n_queries"].astype("Int64")
+    for metric in headline:
+        if f"delta_{metric}" in board.columns:
+            marker = board.get(f"sig_{metric}", pd.Series("", index=board.index)).fillna("")
+            shown[f"d_{metric}"] = [
+                "" if pd.isna(delta) else f"{delta:+.4f}{mark}" for delta, mark in zip(board[f"delta_{metric}"], marker)]
+    if "baseline" in board.columns:
+        shown["baseline"] = board["baseline"].fillna("")
+    if "wall_time_s" in board.columns:
+        shown["wall_s"] = board["wall_time_s"].map(lambda value: "" if pd.isna(value) else f"{value:.1f}")
     return shown.to_string(index=False)
