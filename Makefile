@@ -14,7 +14,7 @@ SYSTEMS ?=
 DEPTH ?= 100
 DEVICE ?= cpu
 
-.PHONY: setup eval test bench data index leaderboard report clean-runs
+.PHONY: setup eval test bench data index leaderboard report compare clean-runs
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,13 @@ data: setup
 
 index: setup
 	$(BIN)/workbench index
+
+# The sliced leaderboard as CSV, a Markdown summary and the slice plot, in runs/report/.
+report: eval
+	$(BIN)/workbench report --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)")
+
+compare: setup
+	$(BIN)/workbench compare $(A) $(B) --dataset $(firstword $(DATASETS))
 
 leaderboard: setup
 	$(BIN)/workbench leaderboard

@@ -20,7 +20,9 @@ def first_experiment(workbench):
 
 def test_leaderboard_has_one_row_per_dataset_and_system(workbench, first_experiment):
     board = read_leaderboard(workbench.leaderboard)
-    assert len(board) == 8
+    assert len(board) == 8 * 3  # slices: all, qa, exploratory
+    assert list(board.slice[:3]) == ["all", "qa", "exploratory"]
+    board = board[board.slice == "all"]
     assert set(zip(board.dataset, board.system)) == {(d, s) for d in ("dl19", "dl20") for s in DEFAULT_SYSTEMS}
     for column in ("mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map", "n_queries", "wall_time_s",
                    "queries_per_s", "run_path", "fingerprint"):
@@ -40,7 +42,7 @@ def test_mini_collection_bm25_is_a_real_lucene_run(workbench, first_experiment):
     assert stored.manifest["config"]["k1"] == 0.9 and stored.manifest["config"]["b"] == 0.4
     assert "not comparable" in stored.manifest["candidates"]
     # Higher than zero but not absurd: the mini collection is made of judged pools.
-    ndcg = first_experiment.set_index(["dataset", "system"]).loc[("dl19", "bm25-mini"), "ndcg@10"]
+    ndcg = first_experiment.set_index(["dataset", "system", "slice"]).loc[("dl19", "bm25-mini", "all"), "ndcg@10"]
     assert 0.3 < ndcg < 0.8
 
 
@@ -61,10 +63,11 @@ def test_second_run_reuses_everything_and_replaces_rows(workbench, first_experim
     index_before = workbench.index(workbench.dataset("dl19"))
     again = workbench.run_experiment(["dl19", "dl20"], DEFAULT_SYSTEMS)
     board = read_leaderboard(workbench.leaderboard)
-    assert len(board) == 8  # replaced, not duplicated
+    assert len(board) == 24  # replaced, not duplicated
     for system in DEFAULT_SYSTEMS:
         assert workbench.produce(system, "dl19").reused
-    pd.testing.assert_frame_equal(again[["mrr@10", "ndcg@10"]], first_experiment[["mrr@10", "ndcg@10"]])
+    pd.testing.assert_frame_equal(again[["mrr@10", "ndcg@10", "p_mrr@10"]],
+                                  first_experiment[["mrr@10", "ndcg@10", "p_mrr@10"]])
     from workbench.index import build_index
 
     assert not build_index(workbench.collection(workbench.dataset("dl19"))).built

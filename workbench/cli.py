@@ -6,6 +6,7 @@
     workbench evaluate    evaluate any TREC run on a dataset
     workbench compare     per-query gains and losses of one system against another
     workbench leaderboard print the leaderboard
+    workbench report      sliced leaderboard CSV, Markdown summary, slice plot
     workbench index       build (or reuse) the Lucene index
     workbench rerankers   list the registered rerankers
     workbench data        materialise the data directory from ir_datasets (needs internet)
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("rerankers", help="list registered rerankers")
 
+    report = commands.add_parser("report", help="sliced leaderboard CSV + Markdown summary + slice plot PNG")
+    report.add_argument("--leaderboard", default="runs/leaderboard.csv")
+    report.add_argument("--out", default="runs/report")
+    report.add_argument("--datasets", default=None, help="only these datasets")
+    report.add_argument("--systems", default=None, help="only these systems")
+
     compare = commands.add_parser("compare", help="per-query wins and losses of system B against system A")
     _add_common(compare)
     compare.add_argument("a", help="reference system, e.g. official-bm25")
@@ -149,6 +156,18 @@ def run_command(args: argparse.Namespace) -> int:
         from .leaderboard import read_leaderboard
 
         _print_table(read_leaderboard(args.path), args.dataset)
+        return 0
+    if args.command == "report":
+        from .leaderboard import read_leaderboard
+        from .report import write_report
+
+        board = read_leaderboard(args.leaderboard)
+        if args.datasets and not board.empty:
+            board = board[board["dataset"].isin(_split(args.datasets))]
+        if args.systems and not board.empty:
+            board = board[board["system"].isin(_split(args.systems))]
+        for kind, path in write_report(board, args.out).items():
+            print(f"{kind}\t{path}")
         return 0
     if args.command == "rerankers":
         from .rerankers import REGISTRY, load_builtin

@@ -50,7 +50,9 @@ def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT
         board = pd.concat([board, new], ignore_index=True) if not board.empty else new
     else:
         board = new
-    board = board.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    order = {"all": 0, "qa": 1, "exploratory": 2}
+    board = board.sort_values(keys, key=lambda col: col.map(lambda v: order.get(v, 3)) if col.name == "slice"
+                              else col, kind="mergesort").reset_index(drop=True)
     with atomic_write(path) as handle:
         board.to_csv(handle, index=False, float_format="%.4f")
     return board
