@@ -13,7 +13,6 @@ from workbench.errors import WorkbenchError
 from workbench.querytypes import EXPLORATORY, QA
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data" / "msmarco-passage-mini"
 GOLD = Path(__file__).resolve().parent / "data" / "query_types_gold.tsv"
 LABEL_DATASETS = ("dl19", "dl20", "dev600", "dev-small")
 
@@ -351,10 +350,9 @@ def test_rule_accuracy_on_gold_labels():
 # --- data-dependent tests ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def shared_data() -> Path:
-    if not (DATA / "topics").is_dir():
-        pytest.skip(f"shared MS MARCO data not found at {DATA}; the committed label files cannot be checked")
-    return DATA
+def shared_data(data_dir) -> Path:
+    """The data directory from conftest (skips with a clear reason when it is absent)."""
+    return data_dir
 
 
 @pytest.mark.data
