@@ -6,6 +6,7 @@
     workbench evaluate    evaluate any TREC run on a dataset
     workbench compare     per-query gains and losses of one system against another
     workbench leaderboard print the leaderboard
+    workbench query-types label queries qa / exploratory (rules with reasons)
     workbench report      sliced leaderboard CSV, Markdown summary, slice plot
     workbench index       build (or reuse) the Lucene index
     workbench rerankers   list the registered rerankers
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("rerankers", help="list registered rerankers")
 
+    types = commands.add_parser("query-types", help="label queries qa / exploratory and write qrels/<dataset>.query-types.tsv")
+    types.add_argument("--data-dir", default=None)
+    types.add_argument("--datasets", default=None, help="comma-separated (default: all)")
+    types.add_argument("--labels-dir", default="qrels")
+    types.add_argument("--override", default=None, help="user label file: print the resulting distribution only")
+
     report = commands.add_parser("report", help="sliced leaderboard CSV + Markdown summary + slice plot PNG")
     report.add_argument("--leaderboard", default="runs/leaderboard.csv")
     report.add_argument("--out", default="runs/report")
@@ -157,6 +164,11 @@ def run_command(args: argparse.Namespace) -> int:
 
         _print_table(read_leaderboard(args.path), args.dataset)
         return 0
+    if args.command == "query-types":
+        from .querytypes import main_query_types
+
+        args.datasets = _split(args.datasets) if args.datasets else None
+        return main_query_types(args)
     if args.command == "report":
         from .leaderboard import read_leaderboard
         from .report import write_report
