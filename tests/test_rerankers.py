@@ -148,3 +148,18 @@ def test_collection_rejects_duplicates(tmp_path):
     path.write_text("a\tx\nb\ty\na\tz\n")
     with pytest.raises(WorkbenchError, match=r"c.tsv:3: duplicate passage id 'a'"):
         Collection(path).texts
+
+
+def test_system_grammar_splits_rerankers_and_fusions():
+    from workbench.experiment import split_fusion, split_reranker
+    from workbench.slices import default_baseline
+
+    assert split_reranker("official-bm25+tfidf") == ("official-bm25", "tfidf")
+    assert split_reranker("rrf[a|b+c]") is None
+    assert split_reranker("rrf[a|b+c]+tfidf") == ("rrf[a|b+c]", "tfidf")
+    assert split_fusion("rrf[a|b+c]") == ("rrf", ["a", "b+c"])
+    assert split_fusion("rrf[a|rrf[b|c]]") == ("rrf", ["a", "rrf[b|c]"])
+    assert split_fusion("official-bm25") is None
+    with pytest.raises(WorkbenchError, match="at least two systems"):
+        split_fusion("rrf[a]")
+    assert default_baseline("rrf[official-bm25|official-bm25+dense-minilm]") == "official-bm25"

@@ -11,6 +11,8 @@ A *system* is a string:
 * ``<system>+<reranker>`` — the top ``depth`` (default 100) of ``<system>`` reranked by a
   registered reranker (``official-bm25+tfidf``, ``bm25-mini+cross-encoder:<model>``);
   chains such as ``a+b+c`` rerank ``a+b`` by ``c``.
+* ``rrf[<system>|<system>|...]`` — reciprocal-rank fusion (k=60) of systems with ranx
+  ``fuse``; ``combsum[...]`` / ``combmnz[...]`` fuse min-max normalised scores.
 
 Every system runs on the dataset's judged topics (unjudged ones cannot be evaluated).
 """
@@ -39,6 +41,47 @@ log = logging.getLogger(__name__)
 DEFAULT_DATASETS = ["dl19", "dl20"]
 DEFAULT_SYSTEMS = ["bm25-mini", "official-bm25", "bm25-mini+tfidf", "official-bm25+tfidf"]
 DEFAULT_RERANK_DEPTH = 100
+
+
+FUSION_METHODS = {  # system prefix -> (ranx fuse method, ranx normalisation)
+    "rrf": ("rrf", None),
+    "combsum": ("sum", "min-max"),
+    "combmnz": ("mnz", "min-max"),
+}
+
+
+def split_reranker(system: str) -> tuple[str, str] | None:
+    """Split ``<candidates>+<reranker>`` at the last '+' outside brackets; None if not reranked."""
+    depth = 0
+    for position in range(len(system) - 1, -1, -1):
+        char = system[position]
+        if char == "]":
+            depth += 1
+        elif char == "[":
+            depth -= 1
+        elif char == "+" and depth == 0:
+            return system[:position], system[position + 1:]
+    return None
+
+
+def split_fusion(system: str) -> tuple[str, list[str]] | None:
+    """``rrf[a|b]`` -> ("rrf", ["a", "b"]); None if ``system`` is not a fusion."""
+    name, bracket, rest = system.partition("[")
+    if not bracket or not rest.endswith("]") or name not in FUSION_METHODS:
+        return None
+    parts, depth, current = [], 0, ""
+    for char in rest[:-1]:
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += (char == "[") - (char == "]")
+        current += char
+    parts.append(current)
+    parts = [part.strip() for part in parts]
+    if len(parts) < 2 or not all(parts):
+        raise WorkbenchError(f"fusion {system!r} needs at least two systems separated by '|'")
+    return name, parts
 
 
 def parse_options(text: str, spec: str) -> dict[str, str]:
@@ -139,9 +182,12 @@ class Workbench:
             raise WorkbenchError("empty system name")
         if system.startswith("run:") and Path(system[len("run:"):]).is_file():
             return self._produce_file(system, Path(system[len("run:"):]), dataset, source="user run file")
-        if "+" in system:
-            candidate_name, _, reranker_spec = system.rpartition("+")
-            return self._produce_reranked(system, candidate_name, reranker_spec, dataset)
+        reranked = split_reranker(system)
+        if reranked:
+            return self._produce_reranked(system, *reranked, dataset)
+        fusion = split_fusion(system)
+        if fusion:
+            return self._produce_fusion(system, *fusion, dataset)
         if system.startswith("official-"):
             return self._produce_file(system, dataset.official_run_path(system[len("official-"):]), dataset,
                                       source="official full-collection run")
@@ -150,8 +196,8 @@ class Workbench:
         name, _, options = system.partition(":")
         if name == "bm25-mini":
             return self._produce_bm25(system, parse_options(options, system), dataset)
-        raise WorkbenchError(
-            f"unknown system {system!r}: expected bm25-mini, official-<name>, run:<path> or <system>+<reranker>")
+        raise WorkbenchError(f"unknown system {system!r}: expected bm25-mini, official-<name>, run:<path>, "
+                             "<system>+<reranker> or rrf[<system>|<system>]")
 
     def _topics_key(self, dataset: Dataset) -> str:
         return sha256_file(dataset.topics_path)
@@ -199,6 +245,30 @@ class Workbench:
         return save_run(run, self.runs_dir, dataset.name, system, {**settings, "index": str(index.path)}, key,
                         candidates="mini-collection BM25 (not comparable with full-collection figures)",
                         wall_time_s=round(seconds, 3), threads=config.resolved_threads(), pairs_scored=0)
+
+    def _produce_fusion(self, system: str, method: str, parts: list[str], dataset: Dataset) -> StoredRun:
+        from ranx import fuse
+
+        from .evaluate import to_ranx_run
+        from .trec import sort_run
+
+        components = [self.produce(part, dataset.name) for part in parts]
+        fuse_method, norm = FUSION_METHODS[method]
+        settings = {"type": "fusion", "method": fuse_method, "norm": norm, "rrf_k": 60 if method == "rrf" else None,
+                    "components": parts, "components_sha256": [c.manifest["sha256"] for c in components]}
+        key = fingerprint(settings)
+        stored = load_reusable(self.runs_dir, dataset.name, system, key)
+        if stored:
+            return stored
+        started = time.perf_counter()
+        common = set.intersection(*(set(c.run["qid"]) for c in components))
+        runs = [to_ranx_run(sort_run(c.run[c.run["qid"].isin(common)]), name=part)
+                for c, part in zip(components, parts)]
+        fused = fuse(runs, norm=norm, method=fuse_method).to_dataframe()
+        run = sort_run(fused.rename(columns={"q_id": "qid", "doc_id": "docno"}))
+        return save_run(run, self.runs_dir, dataset.name, system, settings, key,
+                        candidates=f"fusion of {', '.join(parts)}",
+                        wall_time_s=round(time.perf_counter() - started, 3), pairs_scored=0)
 
     def _produce_reranked(self, system: str, candidate_name: str, reranker_spec: str,
                           dataset: Dataset) -> StoredRun:

@@ -16,10 +16,15 @@ from .stats import (DEFAULT_ALPHA, DEFAULT_PERMUTATIONS, confidence_interval, ho
 
 
 def default_baseline(system: str) -> str | None:
-    """A reranked system's baseline is its candidate run; a first-stage system has none."""
-    if "+" in system and not system.startswith("run:"):
-        return system.rpartition("+")[0]
-    return None
+    """A reranked system's baseline is its candidate run, a fusion's its first component;
+    a first-stage system has none."""
+    from .experiment import split_fusion, split_reranker
+
+    reranked = split_reranker(system)
+    if reranked:
+        return reranked[0]
+    fusion = split_fusion(system)
+    return fusion[1][0] if fusion else None
 
 
 def slice_qids(labels: pd.DataFrame, qids: pd.Index, slice_name: str) -> pd.Index:
