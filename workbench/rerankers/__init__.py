@@ -9,6 +9,8 @@ from .base import REGISTRY, RerankContext, Reranker, get_reranker, parse_reranke
 # (torch, transformers) load only when a neural reranker is used.
 BUILTIN_MODULES = [
     "workbench.rerankers.tfidf",
+    "workbench.rerankers.crossencoder",
+    "workbench.rerankers.monot5",
     "workbench.rerankers.dense",
     "workbench.rerankers.splade",
 ]

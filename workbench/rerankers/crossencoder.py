@@ -1,0 +1,312 @@
+"""Cross-encoder reranker: a sequence-classification transformer reads (query, passage) together.
+
+Scores equal sentence-transformers' ``CrossEncoder(model).predict(pairs)`` with its defaults
+(same tokenization, truncation ``longest_first`` at the same maximum length, same activation:
+the one saved with the model, else sigmoid for one label), computed faster:
+
+* pairs are tokenized once, sorted by token length and padded per batch only as far as needed;
+* ``torch.inference_mode``; the GPU when present (``device=auto``);
+* ``precision=bf16`` runs under bfloat16 autocast (CUDA, or CPUs with AVX512-BF16/AMX);
+* ``backend=onnx`` runs an ONNX export in ONNX Runtime, int8-quantised by default
+  (``precision=int8``; ``precision=fp32`` keeps float weights). The export is cached under
+  ``$WORKBENCH_CACHE/onnx`` keyed by the model files' hashes.
+
+Spec examples: ``cross-encoder`` (ms-marco-MiniLM-L-6-v2), ``cross-encoder:/path/to/model``,
+``cross-encoder:cross-encoder/ms-marco-MiniLM-L-12-v2,backend=onnx,batch_size=64``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..cache import cache_dir, fingerprint
+from ..errors import WorkbenchError
+from . import _torchutil as tu
+from .base import RerankContext, Reranker, register
+
+DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+BACKENDS = ("torch", "onnx")
+TORCH_PRECISIONS = ("fp32", "bf16")
+ONNX_PRECISIONS = ("int8", "fp32")
+ONNX_OPSET = 17
+# Bump when the export or quantisation recipe changes: old cached exports are then ignored.
+ONNX_RECIPE = "torchscript-export/opset17/ort-quantize-dynamic-qint8-per-channel/v1"
+DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 128}
+CHECKPOINT_PAIRS = {"cpu": 256, "cuda": 2048}
+SIGMOID = "torch.nn.modules.activation.Sigmoid"
+IDENTITY = "torch.nn.modules.linear.Identity"
+
+
+def sentence_transformers_activation(directory: Path, config: Any) -> str:
+    """The activation ``CrossEncoder.predict`` applies by default (sentence-transformers 6.2).
+
+    In order: ``activation_fn`` in ``config_sentence_transformers.json`` (read only for models
+    saved with ``modules.json``), ``config.sentence_transformers["activation_fn"]``, the legacy
+    ``config.sbert_ce_default_activation_function``; only ``torch.*`` paths are trusted. Else
+    sigmoid for one label, identity for several.
+    """
+    if (directory / "modules.json").is_file() and (directory / "config_sentence_transformers.json").is_file():
+        saved = _read_json(directory / "config_sentence_transformers.json").get("activation_fn")
+        if isinstance(saved, str) and saved.startswith("torch."):
+            return saved
+    path = None
+    st_config = getattr(config, "sentence_transformers", None)
+    if isinstance(st_config, dict) and "activation_fn" in st_config:
+        path = st_config["activation_fn"]
+    elif getattr(config, "sbert_ce_default_activation_function", None) is not None:
+        path = config.sbert_ce_default_activation_function
+    if isinstance(path, str) and path.startswith("torch."):
+        return path
+    return SIGMOID if config.num_labels == 1 else IDENTITY
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WorkbenchError(f"unreadable JSON: {error}", path) from None
+    return data if isinstance(data, dict) else {}
+
+
+def _check_sentence_transformers_layout(directory: Path) -> None:
+    """A model saved by sentence-transformers must be a bare transformer (no extra modules)."""
+    modules_path = directory / "modules.json"
+    if not modules_path.is_file():
+        return
+    try:
+        modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise WorkbenchError("unreadable modules.json", modules_path) from None
+    if not (isinstance(modules, list) and len(modules) == 1 and modules[0].get("path", "") in ("", ".")):
+        raise WorkbenchError("this sentence-transformers model has modules beyond one transformer; "
+                             "only plain sequence-classification cross-encoders are supported", modules_path)
+
+
+def default_max_length(directory: Path, tokenizer: Any, config: Any) -> int:
+    """What ``CrossEncoder`` truncates at: the saved ``max_seq_length``, else the tokenizer's
+    ``model_max_length`` capped at ``max_position_embeddings``; 512 when neither is known."""
+    st_path = directory / "sentence_bert_config.json"
+    if (directory / "modules.json").is_file() and st_path.is_file():
+        saved = _read_json(st_path).get("max_seq_length")
+        if isinstance(saved, int) and saved > 0:
+            return saved
+    limits = [value for value in (getattr(tokenizer, "model_max_length", None),
+                                  getattr(config, "max_position_embeddings", None))
+              if isinstance(value, int) and 0 < value < 1_000_000]
+    return min(limits) if limits else 512
+
+
+class _Logits(torch.nn.Module):
+    """Positional-input wrapper for ONNX export: returns only the logits tensor."""
+
+    def __init__(self, model: torch.nn.Module, names: Sequence[str]):
+        super().__init__()
+        self.model = model
+        self.names = list(names)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.names, inputs))).logits
+
+
+class CrossEncoderReranker(Reranker):
+    """Scores (query, passage) pairs with a sequence-classification model."""
+
+    kind = "cross-encoder"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int | None = None,
+                 max_length: int | None = None, device: str | None = None, precision: str | None = None,
+                 backend: str = "torch", threads: int | None = None, label: int | None = None,
+                 context_device: str | None = None):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.backend = tu.parse_choice("backend", backend, BACKENDS)
+        precisions = TORCH_PRECISIONS if self.backend == "torch" else ONNX_PRECISIONS
+        self.precision = tu.parse_choice("precision", precision or precisions[0], precisions)
+        requested_device = device or context_device
+        self.device = tu.resolve_device(requested_device)
+        if self.backend == "onnx" and self.device.type != "cpu":
+            if device and device.strip().lower() != "auto":
+                raise WorkbenchError("backend=onnx runs on the CPU (onnxruntime); use backend=torch for a GPU")
+            self.device = torch.device("cpu")
+        tu.check_precision(self.precision, self.device)
+        self.threads = tu.configure_threads(threads)
+        self.model_name = str(model)
+        self.directory = tu.resolve_model_dir(self.model_name, self.kind)
+        _check_sentence_transformers_layout(self.directory)
+        self.identity = tu.model_identity(self.model_name, self.directory)
+        with tu.quiet_transformers():
+            self.hf_config = tu.load_from_dir(AutoConfig.from_pretrained, self.directory, self.kind, "config")
+            self.tokenizer = tu.load_from_dir(AutoTokenizer.from_pretrained, self.directory, self.kind,
+                                              "tokenizer")
+        self.max_length = (max_length if max_length is not None
+                           else default_max_length(self.directory, self.tokenizer, self.hf_config))
+        self.num_labels = int(self.hf_config.num_labels)
+        if label is None and self.num_labels != 1:
+            raise WorkbenchError(f"{self.model_name} has {self.num_labels} labels; pass label=<index> to choose "
+                                 "the one that means relevant")
+        if label is not None and not 0 <= label < self.num_labels:
+            raise WorkbenchError(f"label={label} is out of range for a model with {self.num_labels} labels")
+        self.label = 0 if label is None else label
+        self.activation_path = sentence_transformers_activation(self.directory, self.hf_config)
+        self.activation = tu.activation_from_path(self.activation_path)
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 32)
+        self.input_names = [name for name in self.tokenizer.model_input_names
+                            if name in ("input_ids", "attention_mask", "token_type_ids")]
+        if "input_ids" not in self.input_names or "attention_mask" not in self.input_names:
+            self.input_names = ["input_ids", "attention_mask"]
+        self.pad_values = {"input_ids": self.tokenizer.pad_token_id or 0,
+                           "token_type_ids": getattr(self.tokenizer, "pad_token_type_id", 0) or 0}
+        self.model: torch.nn.Module | None = None
+        self.session: Any = None
+        if self.backend == "torch":
+            self.model = self._load_torch_model().to(self.device)
+        else:
+            self.session = self._onnx_session()
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_torch_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForSequenceClassification
+
+        with tu.quiet_transformers():
+            model = tu.load_from_dir(AutoModelForSequenceClassification.from_pretrained, self.directory,
+                                     self.kind, "weights", dtype=torch.float32)
+        return model.eval()
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Cache directory of this model's ONNX export (fp32 and int8 files)."""
+        key = fingerprint({"identity": self.identity["files"], "recipe": ONNX_RECIPE,
+                           "inputs": self.input_names})
+        return cache_dir("onnx") / key[:40]
+
+    def _onnx_session(self) -> Any:
+        try:
+            import onnx  # noqa: F401 - needed by onnxruntime.quantization and the exporter
+            import onnxruntime as ort
+        except ImportError as error:
+            raise WorkbenchError(f"backend=onnx needs the onnx and onnxruntime packages ({error.name} is "
+                                 "missing): pip install onnx onnxruntime") from None
+        target = self.onnx_dir / ("model.int8.onnx" if self.precision == "int8" else "model.onnx")
+        if not target.is_file():
+            self._export_onnx(self.onnx_dir)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - a corrupt cached export
+            raise WorkbenchError(f"could not open the cached ONNX model ({tu._first_line(error)}); "
+                                 "delete it to re-export", target.parent) from None
+
+    def _export_onnx(self, final_dir: Path) -> None:
+        """Export fp32 ONNX + int8 dynamic quantisation into a temp dir, then rename it into place."""
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        model = self._load_torch_model()
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=final_dir.parent))
+        try:
+            # Two pairs of different lengths, so the traced graph contains real padding.
+            sample = self.tokenizer(["what is a cross encoder", "query"],
+                                    ["a passage that is longer than the other one", "short"],
+                                    padding=True, truncation="longest_first", max_length=self.max_length,
+                                    return_tensors="pt")
+            inputs = tuple(sample[name] for name in self.input_names)
+            dynamic = {name: {0: "batch", 1: "sequence"} for name in self.input_names}
+            dynamic["logits"] = {0: "batch"}
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(_Logits(model, self.input_names).eval(), inputs, str(work / "model.onnx"),
+                                  input_names=self.input_names, output_names=["logits"],
+                                  dynamic_axes=dynamic, opset_version=ONNX_OPSET, dynamo=False)
+            logging.disable(logging.WARNING)  # quantize_dynamic's "consider pre-processing" advice
+            try:
+                quantize_dynamic(str(work / "model.onnx"), str(work / "model.int8.onnx"),
+                                 weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                logging.disable(logging.NOTSET)
+            (work / "export.json").write_text(json.dumps(
+                {"model": self.identity, "recipe": ONNX_RECIPE, "inputs": self.input_names,
+                 "torch": torch.__version__}, indent=1, sort_keys=True), encoding="utf-8")
+            try:
+                os.replace(work, final_dir)
+            except OSError:
+                if not (final_dir / "model.int8.onnx").is_file():  # not a concurrent export winning
+                    raise
+        except WorkbenchError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise WorkbenchError(f"ONNX export of {self.model_name} failed: {tu._first_line(error)}; "
+                                 "use backend=torch") from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        return self.score_pairs([query] * len(passages), passages)
+
+    def score_pairs(self, queries: Sequence[str], passages: Sequence[str]) -> np.ndarray:
+        if len(queries) != len(passages):
+            raise ValueError("queries and passages must have the same length")
+        if not passages:
+            return np.zeros(0)
+        encoded = self.tokenizer(list(queries), list(passages), truncation="longest_first",
+                                 max_length=self.max_length, padding=False, return_attention_mask=False,
+                                 return_token_type_ids="token_type_ids" in self.input_names)
+        features = {name: encoded[name] for name in self.input_names if name in encoded}
+        lengths = [len(ids) for ids in features["input_ids"]]
+        batches = tu.length_sorted_batches(lengths, self.batch_size)
+        results = []
+        for indices in batches:
+            arrays = tu.pad_batch(features, indices, self.pad_values, self.tokenizer.padding_side)
+            logits = self._logits(arrays)
+            results.append(self.activation(logits)[:, self.label].double().numpy())
+        return tu.scatter(len(passages), batches, results)
+
+    def _logits(self, arrays: dict[str, np.ndarray]) -> torch.Tensor:
+        """float32 logits ``[batch, num_labels]`` on the CPU."""
+        if self.session is not None:
+            feeds = {name: arrays[name] for name in self.input_names}
+            return torch.from_numpy(self.session.run(["logits"], feeds)[0]).float()
+        tensors = {name: torch.from_numpy(arrays[name]).to(self.device, non_blocking=True)
+                   for name in self.input_names}
+        with torch.inference_mode(), tu.autocast(self.device, self.precision):
+            logits = self.model(**tensors).logits
+        return logits.float().cpu()
+
+    # ------------------------------------------------------------------ protocol
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.identity, "max_length": self.max_length,
+                "activation": self.activation_path, "label": self.label,
+                "precision": self.precision, "backend": self.backend}
+
+    @property
+    def pairs_batch_size(self) -> int:
+        return max(self.batch_size, CHECKPOINT_PAIRS.get(self.device.type, 256))
+
+
+@register("cross-encoder", help="sequence-classification cross-encoder (Hugging Face id or local path; "
+          "options: batch_size, max_length, device, precision=fp32|bf16|int8, backend=torch|onnx, threads)",
+          model=DEFAULT_MODEL)
+def make_cross_encoder(context: RerankContext, model: str = DEFAULT_MODEL, batch_size: Any = None,
+                       max_length: Any = None, device: str | None = None, precision: str | None = None,
+                       backend: str = "torch", threads: Any = None, label: Any = None,
+                       **unknown: Any) -> CrossEncoderReranker:
+    tu.reject_unknown("cross-encoder", unknown)
+    return CrossEncoderReranker(
+        model, batch_size=tu.parse_int("batch_size", batch_size), max_length=tu.parse_int("max_length", max_length),
+        device=device, precision=precision, backend=backend, threads=tu.parse_int("threads", threads),
+        label=tu.parse_int("label", label, minimum=0), context_device=context.device)
