@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from workbench.atomic import sha256_file
-from workbench.experiment import DEFAULT_SYSTEMS
+from workbench.experiment import FOUNDATION_SYSTEMS as DEFAULT_SYSTEMS
 from workbench.leaderboard import read_leaderboard
 
 pytestmark = pytest.mark.slow
