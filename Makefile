@@ -37,6 +37,8 @@ test: setup
 bench: setup
 	$(BIN)/python bench/bench_bm25.py
 	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_rerankers.py
+	$(BIN)/python bench/bench_encoders.py
 
 data: setup
 	HF_HUB_OFFLINE=0 $(BIN)/workbench data --target data/msmarco-passage-mini
