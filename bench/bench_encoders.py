@@ -47,7 +47,7 @@ def timed(function, *args, **kwargs):
 
 def padding_stats(tokenizer, texts: list[str], max_length: int, batch_size: int, encoder) -> dict:
     """Tokens actually computed: ST sorts by characters, the Encoder by tokens."""
-    from workbench.rerankers.dense import length_sorted_batches
+    from workbench.rerankers._torchutil import length_sorted_batches
 
     lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]])
     by_chars = np.argsort([-len(t) for t in texts], kind="stable")

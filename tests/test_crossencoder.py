@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers_models import offline, write_tiny_bert  # noqa: F401 - offline: autouse fixture
 from workbench.errors import WorkbenchError
 from workbench.rerankers import RerankContext, get_reranker
 from workbench.rerankers import _torchutil as tu
@@ -16,29 +17,9 @@ WORDS = ("what is the a of in to and for do does how why when who goldfish grow 
          "long short text words some more relevant cross encoder model").split()
 
 
-def _write_tiny_bert(directory, seed=0, num_labels=1, st_config=None):
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    directory.mkdir(parents=True, exist_ok=True)
-    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789.,?'-")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *letters, *("##" + ch for ch in letters)]
-    (directory / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"))
-    tokenizer.save_pretrained(directory)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=48, max_position_embeddings=64, num_labels=num_labels)
-    if st_config is not None:
-        config.sentence_transformers = st_config
-    BertForSequenceClassification(config).eval().save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+def _write_tiny_bert(directory, seed=0, st_config=None):
+    """A one-label random BERT cross-encoder; any lower-case text tokenizes (character pieces)."""
+    return write_tiny_bert(directory, WORDS, seed=seed, characters=True, st_config=st_config, num_labels=1)
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +102,17 @@ def test_onnx_int8_and_fp32_exports_are_cached(tiny_dir):
     assert np.max(np.abs(onnx_fp32.score_pairs(queries, passages) - fp32)) <= 1e-5
 
 
-def test_fingerprint_tracks_weights_path_precision_backend(tiny_dir, tmp_path):
+def test_fingerprint_tracks_weights_precision_not_install_path(tiny_dir, tmp_path):
+    import shutil
+
     other = _write_tiny_bert(tmp_path / "other", seed=7)
     base = get_reranker(f"cross-encoder:{tiny_dir}")
     config = base.config()
     assert config["model"] == str(tiny_dir.resolve())
     assert len(config["files"]["model.safetensors"]) == 64
+    # the files' hashes identify a local model, not where it is installed: a copy shares cached scores
+    copy = get_reranker(f"cross-encoder:{shutil.copytree(tiny_dir, tmp_path / 'copy')}")
+    assert copy.config()["model"] != config["model"] and copy.fingerprint == base.fingerprint
     fingerprints = {base.fingerprint, get_reranker(f"cross-encoder:{other}").fingerprint,
                     get_reranker(f"cross-encoder:{tiny_dir},precision=bf16").fingerprint,
                     get_reranker(f"cross-encoder:{tiny_dir},max_length=32").fingerprint}

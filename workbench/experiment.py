@@ -337,17 +337,20 @@ class Workbench:
 
         candidates = self.produce(candidate_name, dataset.name)
         collection = self.collection(dataset)
-        # The key covers everything that can change the scores without building the model.
-        settings = {"type": "rerank", "reranker": reranker_spec, "depth": self.rerank_depth,
-                    "candidates": candidate_name, "candidates_sha256": candidates.manifest["sha256"],
+        started = time.perf_counter()
+        reranker = self.reranker(reranker_spec, dataset)
+        model_seconds = time.perf_counter() - started
+        # The reranker's fingerprint (model files, precision, options) is part of the key, so a
+        # changed model or preset never reuses a stale run.
+        settings = {"type": "rerank", "reranker": reranker_spec, "reranker_fingerprint": reranker.fingerprint,
+                    "depth": self.rerank_depth, "candidates": candidate_name,
+                    "candidates_sha256": candidates.manifest["sha256"],
                     "collection_sha256": collection.fingerprint, "topics_sha256": self._topics_key(dataset)}
         key = fingerprint(settings)
         stored = load_reusable(self.runs_dir, dataset.name, system, key)
         if stored:
             return stored
         started = time.perf_counter()
-        reranker = self.reranker(reranker_spec, dataset)
-        model_seconds = time.perf_counter() - started
         run, stats = rerank_run(candidates.run, dataset.judged_topics, collection, reranker,
                                 depth=self.rerank_depth, cache=self.score_cache(), progress=self.progress,
                                 desc=f"{dataset.name} {system}")

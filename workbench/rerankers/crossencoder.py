@@ -31,7 +31,7 @@ import torch
 from ..cache import cache_dir, fingerprint
 from ..errors import WorkbenchError
 from . import _torchutil as tu
-from .base import RerankContext, Reranker, register
+from .base import RerankContext, register
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 BACKENDS = ("torch", "onnx")
@@ -117,17 +117,16 @@ class _Logits(torch.nn.Module):
         return self.model(**dict(zip(self.names, inputs))).logits
 
 
-class CrossEncoderReranker(Reranker):
+class CrossEncoderReranker(tu.PairReranker):
     """Scores (query, passage) pairs with a sequence-classification model."""
 
     kind = "cross-encoder"
+    checkpoint_pairs = CHECKPOINT_PAIRS
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int | None = None,
                  max_length: int | None = None, device: str | None = None, precision: str | None = None,
                  backend: str = "torch", threads: int | None = None, label: int | None = None,
                  context_device: str | None = None):
-        from transformers import AutoConfig, AutoTokenizer
-
         self.backend = tu.parse_choice("backend", backend, BACKENDS)
         precisions = TORCH_PRECISIONS if self.backend == "torch" else ONNX_PRECISIONS
         self.precision = tu.parse_choice("precision", precision or precisions[0], precisions)
@@ -143,10 +142,8 @@ class CrossEncoderReranker(Reranker):
         self.directory = tu.resolve_model_dir(self.model_name, self.kind)
         _check_sentence_transformers_layout(self.directory)
         self.identity = tu.model_identity(self.model_name, self.directory)
-        with tu.quiet_transformers():
-            self.hf_config = tu.load_from_dir(AutoConfig.from_pretrained, self.directory, self.kind, "config")
-            self.tokenizer = tu.load_from_dir(AutoTokenizer.from_pretrained, self.directory, self.kind,
-                                              "tokenizer")
+        self.hf_config = tu.load_config(self.directory, self.kind)
+        self.tokenizer = tu.load_tokenizer(self.directory, self.kind)
         self.max_length = (max_length if max_length is not None
                            else default_max_length(self.directory, self.tokenizer, self.hf_config))
         self.num_labels = int(self.hf_config.num_labels)
@@ -177,10 +174,7 @@ class CrossEncoderReranker(Reranker):
     def _load_torch_model(self) -> torch.nn.Module:
         from transformers import AutoModelForSequenceClassification
 
-        with tu.quiet_transformers():
-            model = tu.load_from_dir(AutoModelForSequenceClassification.from_pretrained, self.directory,
-                                     self.kind, "weights", dtype=torch.float32)
-        return model.eval()
+        return tu.load_weights(AutoModelForSequenceClassification, self.directory, self.kind)
 
     @property
     def onnx_dir(self) -> Path:
@@ -254,34 +248,21 @@ class CrossEncoderReranker(Reranker):
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return self.score_pairs([query] * len(passages), passages)
-
-    def score_pairs(self, queries: Sequence[str], passages: Sequence[str]) -> np.ndarray:
-        if len(queries) != len(passages):
-            raise ValueError("queries and passages must have the same length")
-        if not passages:
-            return np.zeros(0)
-        encoded = self.tokenizer(list(queries), list(passages), truncation="longest_first",
+    def _features(self, queries: list[str], passages: list[str]) -> dict[str, list[list[int]]]:
+        encoded = self.tokenizer(queries, passages, truncation="longest_first",
                                  max_length=self.max_length, padding=False, return_attention_mask=False,
                                  return_token_type_ids="token_type_ids" in self.input_names)
-        features = {name: encoded[name] for name in self.input_names if name in encoded}
-        lengths = [len(ids) for ids in features["input_ids"]]
-        batches = tu.length_sorted_batches(lengths, self.batch_size)
-        results = []
-        for indices in batches:
-            arrays = tu.pad_batch(features, indices, self.pad_values, self.tokenizer.padding_side)
-            logits = self._logits(arrays)
-            results.append(self.activation(logits)[:, self.label].double().numpy())
-        return tu.scatter(len(passages), batches, results)
+        return {name: encoded[name] for name in self.input_names if name in encoded}
+
+    def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        return self.activation(self._logits(arrays))[:, self.label].double().numpy()
 
     def _logits(self, arrays: dict[str, np.ndarray]) -> torch.Tensor:
         """float32 logits ``[batch, num_labels]`` on the CPU."""
         if self.session is not None:
             feeds = {name: arrays[name] for name in self.input_names}
             return torch.from_numpy(self.session.run(["logits"], feeds)[0]).float()
-        tensors = {name: torch.from_numpy(arrays[name]).to(self.device, non_blocking=True)
-                   for name in self.input_names}
+        tensors = tu.to_device(arrays, self.device, self.input_names)
         with torch.inference_mode(), tu.autocast(self.device, self.precision):
             logits = self.model(**tensors).logits
         return logits.float().cpu()
@@ -292,10 +273,6 @@ class CrossEncoderReranker(Reranker):
         return {"kind": self.kind, **self.identity, "max_length": self.max_length,
                 "activation": self.activation_path, "label": self.label,
                 "precision": self.precision, "backend": self.backend}
-
-    @property
-    def pairs_batch_size(self) -> int:
-        return max(self.batch_size, CHECKPOINT_PAIRS.get(self.device.type, 256))
 
 
 @register("cross-encoder", help="sequence-classification cross-encoder (Hugging Face id or local path; "

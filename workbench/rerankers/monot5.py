@@ -12,14 +12,14 @@ Spec examples: ``monot5`` (castorini/monot5-base-msmarco), ``monot5:/path/to/mod
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import WorkbenchError
 from . import _torchutil as tu
-from .base import RerankContext, Reranker, register
+from .base import RerankContext, register
 
 DEFAULT_MODEL = "castorini/monot5-base-msmarco"
 TEMPLATE = "Query: {query} Document: {passage} Relevant:"
@@ -41,16 +41,17 @@ def resolve_token_id(tokenizer: Any, text: str, option: str, model: str) -> int:
                          f"{len(ids)} tokens); pass {option}_token=<text of one token> or {option}_id=<token id>")
 
 
-class MonoT5Reranker(Reranker):
+class MonoT5Reranker(tu.PairReranker):
     """Scores (query, passage) pairs by T5's log-probability of answering ``true``."""
 
     kind = "monot5"
+    checkpoint_pairs = CHECKPOINT_PAIRS
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int | None = None,
                  max_length: int | None = None, device: str | None = None, precision: str | None = None,
                  threads: int | None = None, true_token: str = "true", false_token: str = "false",
                  true_id: int | None = None, false_id: int | None = None, context_device: str | None = None):
-        from transformers import AutoConfig, AutoTokenizer, T5ForConditionalGeneration
+        from transformers import T5ForConditionalGeneration
 
         self.precision = tu.parse_choice("precision", precision or "fp32", tu.PRECISIONS)
         self.device = tu.resolve_device(device or context_device)
@@ -59,15 +60,12 @@ class MonoT5Reranker(Reranker):
         self.model_name = str(model)
         self.directory = tu.resolve_model_dir(self.model_name, self.kind)
         self.identity = tu.model_identity(self.model_name, self.directory)
-        with tu.quiet_transformers():
-            hf_config = tu.load_from_dir(AutoConfig.from_pretrained, self.directory, self.kind, "config")
-            self.tokenizer = tu.load_from_dir(AutoTokenizer.from_pretrained, self.directory, self.kind,
-                                              "tokenizer")
-            if not getattr(hf_config, "is_encoder_decoder", False):
-                raise WorkbenchError(f"{self.model_name} is a {hf_config.model_type!r} model, not an "
-                                     "encoder-decoder (T5) model as monot5 needs")
-            self.model = tu.load_from_dir(T5ForConditionalGeneration.from_pretrained, self.directory,
-                                          self.kind, "weights", dtype=torch.float32).eval().to(self.device)
+        hf_config = tu.load_config(self.directory, self.kind)
+        self.tokenizer = tu.load_tokenizer(self.directory, self.kind)
+        if not getattr(hf_config, "is_encoder_decoder", False):
+            raise WorkbenchError(f"{self.model_name} is a {hf_config.model_type!r} model, not an "
+                                 "encoder-decoder (T5) model as monot5 needs")
+        self.model = tu.load_weights(T5ForConditionalGeneration, self.directory, self.kind).to(self.device)
         limit = getattr(self.tokenizer, "model_max_length", None)
         self.max_length = max_length or min(DEFAULT_MAX_LENGTH, limit if isinstance(limit, int) and limit > 0
                                             else DEFAULT_MAX_LENGTH)
@@ -87,27 +85,16 @@ class MonoT5Reranker(Reranker):
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 16)
         self.pad_values = {"input_ids": self.tokenizer.pad_token_id or 0}
 
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return self.score_pairs([query] * len(passages), passages)
-
-    def score_pairs(self, queries: Sequence[str], passages: Sequence[str]) -> np.ndarray:
-        if len(queries) != len(passages):
-            raise ValueError("queries and passages must have the same length")
-        if not passages:
-            return np.zeros(0)
+    def _features(self, queries: list[str], passages: list[str]) -> dict[str, list[list[int]]]:
         texts = [TEMPLATE.format(query=q, passage=p) for q, p in zip(queries, passages)]
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False,
                                  return_attention_mask=False)
-        features = {"input_ids": encoded["input_ids"]}
-        batches = tu.length_sorted_batches([len(ids) for ids in features["input_ids"]], self.batch_size)
-        results = [self._true_log_probability(tu.pad_batch(features, indices, self.pad_values,
-                                                           self.tokenizer.padding_side))
-                   for indices in batches]
-        return tu.scatter(len(passages), batches, results)
+        return {"input_ids": encoded["input_ids"]}
 
-    def _true_log_probability(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        input_ids = torch.from_numpy(arrays["input_ids"]).to(self.device)
-        attention_mask = torch.from_numpy(arrays["attention_mask"]).to(self.device)
+    def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """log P(true) from a log-softmax over the false/true logits of the first decoding step."""
+        tensors = tu.to_device(arrays, self.device)
+        input_ids, attention_mask = tensors["input_ids"], tensors["attention_mask"]
         decoder_input_ids = torch.full((input_ids.shape[0], 1), self.decoder_start_id, dtype=torch.long,
                                        device=self.device)
         with torch.inference_mode(), tu.autocast(self.device, self.precision):
@@ -119,10 +106,6 @@ class MonoT5Reranker(Reranker):
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.identity, "template": TEMPLATE, "max_length": self.max_length,
                 "true_id": self.true_id, "false_id": self.false_id, "precision": self.precision}
-
-    @property
-    def pairs_batch_size(self) -> int:
-        return max(self.batch_size, CHECKPOINT_PAIRS.get(self.device.type, 256))
 
 
 @register("monot5", help="monoT5 log-probability of 'true' (castorini/monot5-base-msmarco or a local path; "

@@ -18,10 +18,18 @@ class TfidfReranker(Reranker):
     def __init__(self, corpus_texts: Sequence[str], corpus_fingerprint: str, sublinear_tf: bool = True):
         self.corpus_fingerprint = corpus_fingerprint
         self.sublinear_tf = sublinear_tf
-        # l2-normalised rows make the dot product the cosine.
-        self.vectorizer = TfidfVectorizer(lowercase=True, sublinear_tf=sublinear_tf, norm="l2",
-                                          dtype=np.float32)
-        self.vectorizer.fit(corpus_texts)
+        self._corpus_texts = corpus_texts
+        self._vectorizer: TfidfVectorizer | None = None
+
+    @property
+    def vectorizer(self) -> TfidfVectorizer:
+        """Fitted on first use: a run whose scores are all cached never pays for the fit."""
+        if self._vectorizer is None:
+            # l2-normalised rows make the dot product the cosine.
+            vectorizer = TfidfVectorizer(lowercase=True, sublinear_tf=self.sublinear_tf, norm="l2",
+                                         dtype=np.float32)
+            self._vectorizer = vectorizer.fit(self._corpus_texts)
+        return self._vectorizer
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
         if not passages:
@@ -45,7 +53,9 @@ class TfidfReranker(Reranker):
 
 
 @register("tfidf", help="cosine of TF-IDF vectors, IDF fitted on the whole collection (scikit-learn)")
-def make_tfidf(context: RerankContext, sublinear_tf: bool | str = True, **unused: Any) -> TfidfReranker:
+def make_tfidf(context: RerankContext, sublinear_tf: bool | str = True, **unknown: Any) -> TfidfReranker:
+    if unknown:
+        raise WorkbenchError(f"unknown tfidf option(s) {', '.join(sorted(unknown))}; known: sublinear_tf")
     if context.collection is None:
         raise WorkbenchError("the tfidf reranker needs a collection to fit IDF on")
     if isinstance(sublinear_tf, str):
