@@ -38,7 +38,7 @@ bench: setup
 	$(BIN)/python bench/bench_bm25.py
 	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_rerankers.py
-	$(BIN)/python bench/bench_encoders.py
+	$(BIN)/python bench/bench_encoders.py --dtypes float32,bfloat16 --splade-dtypes float32,bfloat16
 
 data: setup
 	HF_HUB_OFFLINE=0 $(BIN)/workbench data --target data/msmarco-passage-mini
