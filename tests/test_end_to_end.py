@@ -65,7 +65,10 @@ def test_second_run_reuses_everything_and_replaces_rows(workbench, first_experim
     board = read_leaderboard(workbench.leaderboard)
     assert len(board) == 24  # replaced, not duplicated
     for system in DEFAULT_SYSTEMS:
-        assert workbench.produce(system, "dl19").reused
+        stored = workbench.produce(system, "dl19")
+        assert stored.reused
+        manifest = json.loads(stored.path.with_suffix(".manifest.json").read_text())
+        assert manifest["last_invocation"]["reused"] and manifest["last_invocation"]["pairs_scored"] == 0
     pd.testing.assert_frame_equal(again[["mrr@10", "ndcg@10", "p_mrr@10"]],
                                   first_experiment[["mrr@10", "ndcg@10", "p_mrr@10"]])
     from workbench.index import build_index

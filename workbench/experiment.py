@@ -375,10 +375,20 @@ class Workbench:
         return evaluation
 
     def run_system(self, system: str, dataset_name: str) -> SystemResult:
+        """Produce (or reuse) a system's run, evaluate it, and record this invocation in its manifest."""
+        import datetime as _dt
+
         started = time.perf_counter()
         stored = self.produce(system, dataset_name)
         evaluation = self.evaluate(stored, dataset_name)
-        return SystemResult(dataset_name, system, stored, evaluation, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        # The creation fields (pairs_scored, wall_time_s) describe the run's first computation;
+        # last_invocation says what this call cost: 0 pairs scored when the run was reused.
+        update_manifest(stored.path, last_invocation={
+            "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "reused": stored.reused,
+            "pairs_scored": 0 if stored.reused else int(stored.manifest.get("pairs_scored") or 0),
+            "seconds": round(seconds, 3)})
+        return SystemResult(dataset_name, system, stored, evaluation, seconds)
 
     def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
         """A leaderboard row: metrics (of a slice, with CIs and significance if ``sliced``), cost, provenance."""
