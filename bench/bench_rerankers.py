@@ -215,7 +215,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return build
 
     add("st-predict", st_predict)
-    add("workbench-fp32", workbench(precision="fp32"))
+    add("workbench-default", workbench())  # backend=auto: ONNX Runtime fp32 on the CPU
+    add("workbench-torch-fp32", workbench(backend="torch", precision="fp32"))
     add("workbench-bf16", workbench(precision="bf16"))
     add("workbench-onnx-int8", workbench(backend="onnx", precision="int8"))
     add("workbench-onnx-fp32", workbench(backend="onnx", precision="fp32"))

@@ -58,6 +58,13 @@ def test_scores_equal_sentence_transformers_predict(tiny_dir):
     assert np.max(np.abs(scores - expected)) <= 1e-5
     assert reranker.config()["activation"].endswith("Sigmoid")  # CrossEncoder's default for one label
     assert np.all((scores > 0) & (scores < 1))
+    # The default (backend=auto) on the CPU is ONNX Runtime fp32; torch fp32 agrees just as closely.
+    assert (reranker.backend, reranker.precision) == ("onnx", "fp32")
+    torch_fp32 = get_reranker(f"cross-encoder:{tiny_dir},backend=torch,batch_size=4", RerankContext(device="cpu"))
+    assert np.max(np.abs(torch_fp32.score_pairs(queries, passages) - expected)) <= 1e-5
+    assert torch_fp32.fingerprint != reranker.fingerprint
+    bf16 = get_reranker(f"cross-encoder:{tiny_dir},precision=bf16", RerankContext(device="cpu"))
+    assert (bf16.backend, bf16.precision) == ("torch", "bf16")
     np.testing.assert_allclose(reranker.score(QUERIES[0], PASSAGES), scores[:len(PASSAGES)], atol=1e-6)
     assert reranker.max_length == 64  # tokenizer limit capped at max_position_embeddings, like CrossEncoder
 

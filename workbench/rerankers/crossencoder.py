@@ -10,6 +10,9 @@ the one saved with the model, else sigmoid for one label), computed faster:
 * ``backend=onnx`` runs an ONNX export in ONNX Runtime, int8-quantised by default
   (``precision=int8``; ``precision=fp32`` keeps float weights). The export is cached under
   ``$WORKBENCH_CACHE/onnx`` keyed by the model files' hashes.
+* ``backend=auto`` (the default) uses ONNX Runtime fp32 on the CPU — the same scores within
+  1e-6, about 1.4x faster than torch fp32 here — and torch on a GPU, for ``precision=bf16``,
+  or when the export fails.
 
 Spec examples: ``cross-encoder`` (ms-marco-MiniLM-L-6-v2), ``cross-encoder:/path/to/model``,
 ``cross-encoder:cross-encoder/ms-marco-MiniLM-L-12-v2,backend=onnx,batch_size=64``.
@@ -17,6 +20,7 @@ Spec examples: ``cross-encoder`` (ms-marco-MiniLM-L-6-v2), ``cross-encoder:/path
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +110,12 @@ class CrossEncoderReranker(tu.PairReranker):
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int | None = None,
                  max_length: int | None = None, device: str | None = None, precision: str | None = None,
-                 backend: str = "torch", threads: int | None = None, label: int | None = None,
+                 backend: str = "auto", threads: int | None = None, label: int | None = None,
                  context_device: str | None = None):
-        self.backend = tu.parse_choice("backend", backend, BACKENDS)
+        self.backend = self._choose_backend(backend, precision, device or context_device)
         precisions = TORCH_PRECISIONS if self.backend == "torch" else ONNX_PRECISIONS
+        if backend == "auto" and self.backend == "onnx":
+            precision = "fp32"  # auto never trades exactness for speed
         self.precision = tu.parse_choice("precision", precision or precisions[0], precisions)
         self.device = (tu.resolve_device(device or context_device) if self.backend == "torch"
                        else tu.onnx_device(device, context_device))
@@ -141,10 +147,32 @@ class CrossEncoderReranker(tu.PairReranker):
                            "token_type_ids": getattr(self.tokenizer, "pad_token_type_id", 0) or 0}
         self.model: torch.nn.Module | None = None
         self.session: Any = None
+        if self.backend == "onnx":
+            try:
+                self.session = self._onnx_session()
+            except Exception as error:  # noqa: BLE001 - auto falls back; an explicit onnx request fails
+                if backend != "auto":
+                    raise
+                warnings.warn(f"ONNX export of {self.model_name} failed ({type(error).__name__}); "
+                              "using torch fp32", RuntimeWarning, stacklevel=2)
+                self.backend, self.precision, self.device = "torch", "fp32", tu.resolve_device("cpu")
         if self.backend == "torch":
             self.model = self._load_torch_model().to(self.device)
-        else:
-            self.session = self._onnx_session()
+
+    @staticmethod
+    def _choose_backend(backend: str, precision: str | None, device: str | None) -> str:
+        """``auto``: ONNX Runtime fp32 on the CPU (same scores as torch fp32 within 1e-6 and about
+        1.4x faster on 2 cores) when onnx/onnxruntime are installed and fp32 is wanted; else torch."""
+        if backend != "auto":
+            return tu.parse_choice("backend", backend, BACKENDS)
+        if precision not in (None, "fp32") or (device not in (None, "cpu") and
+                                              tu.resolve_device(device).type != "cpu"):
+            return "torch"
+        import importlib.util
+
+        if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+            return "torch"
+        return "onnx"
 
     # ------------------------------------------------------------------ loading
 
@@ -208,11 +236,11 @@ class CrossEncoderReranker(tu.PairReranker):
 
 
 @register("cross-encoder", help="sequence-classification cross-encoder (Hugging Face id or local path; "
-          "options: batch_size, max_length, device, precision=fp32|bf16|int8, backend=torch|onnx, threads)",
+          "options: batch_size, max_length, device, precision=fp32|bf16|int8, backend=auto|torch|onnx, threads)",
           model=DEFAULT_MODEL)
 def make_cross_encoder(context: RerankContext, model: str = DEFAULT_MODEL, batch_size: Any = None,
                        max_length: Any = None, device: str | None = None, precision: str | None = None,
-                       backend: str = "torch", threads: Any = None, label: Any = None,
+                       backend: str = "auto", threads: Any = None, label: Any = None,
                        **unknown: Any) -> CrossEncoderReranker:
     tu.reject_unknown("cross-encoder", unknown)
     return CrossEncoderReranker(
