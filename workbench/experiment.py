@@ -365,13 +365,16 @@ class Workbench:
                         rerank_s=round(stats.seconds, 3))
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, stored: StoredRun, dataset_name: str) -> Evaluation:
+    def evaluate(self, stored: StoredRun, dataset_name: str, **manifest_fields: Any) -> Evaluation:
+        """Evaluate a stored run; its manifest records the qrels and metrics (plus ``manifest_fields``)
+        in one write."""
         dataset = self.dataset(dataset_name)
         evaluation = evaluate_run(stored.run, dataset.qrels, dataset.relevance_level, self.metrics)
         update_manifest(stored.path, qrels={"path": str(dataset.qrels_path),
                                             "sha256": sha256_file(dataset.qrels_path),
                                             "relevance_level": dataset.relevance_level},
-                        evaluation={"metrics": evaluation.means, "n_queries": evaluation.n_queries})
+                        evaluation={"metrics": evaluation.means, "n_queries": evaluation.n_queries},
+                        **manifest_fields)
         return evaluation
 
     def run_system(self, system: str, dataset_name: str) -> SystemResult:
@@ -380,15 +383,14 @@ class Workbench:
 
         started = time.perf_counter()
         stored = self.produce(system, dataset_name)
-        evaluation = self.evaluate(stored, dataset_name)
-        seconds = time.perf_counter() - started
         # The creation fields (pairs_scored, wall_time_s) describe the run's first computation;
         # last_invocation says what this call cost: 0 pairs scored when the run was reused.
-        update_manifest(stored.path, last_invocation={
+        last_invocation = {
             "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "reused": stored.reused,
             "pairs_scored": 0 if stored.reused else int(stored.manifest.get("pairs_scored") or 0),
-            "seconds": round(seconds, 3)})
-        return SystemResult(dataset_name, system, stored, evaluation, seconds)
+            "produce_seconds": round(time.perf_counter() - started, 3)}
+        evaluation = self.evaluate(stored, dataset_name, last_invocation=last_invocation)
+        return SystemResult(dataset_name, system, stored, evaluation, time.perf_counter() - started)
 
     def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
         """A leaderboard row: metrics (of a slice, with CIs and significance if ``sliced``), cost, provenance."""
