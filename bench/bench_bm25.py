@@ -23,10 +23,10 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write results to this JSON file")
     args = parser.parse_args()
 
-    from workbench.collection import Collection
-    from workbench.datasets import get_dataset
-    from workbench.index import build_index
-    from workbench.retrieve import BM25Config, BM25Retriever
+    from workbench.data.collection import Collection
+    from workbench.data.datasets import get_dataset
+    from workbench.first_stage.lucene import build_index
+    from workbench.first_stage.bm25 import BM25Config, BM25Retriever
 
     dataset = get_dataset(args.dataset)
     topics = dataset.judged_topics

@@ -50,7 +50,7 @@ def timed(function, *args, **kwargs):
 
 def padding_stats(tokenizer, texts: list[str], max_length: int, batch_size: int, encoder) -> dict:
     """Tokens actually computed: ST sorts by characters, the Encoder by tokens."""
-    from workbench.rerankers._torchutil import length_sorted_batches
+    from workbench.models.batching import length_sorted_batches
 
     lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]])
     by_chars = np.argsort([-len(t) for t in texts], kind="stable")
@@ -68,15 +68,15 @@ def padding_stats(tokenizer, texts: list[str], max_length: int, batch_size: int,
 def bench_dense(args, texts: list[str]) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from workbench.rerankers.dense import Encoder, minilm_path
+    from workbench.models.dense import DenseEncoder, minilm_path
 
     path = str(minilm_path())
     st = SentenceTransformer(path, device="cpu")
     settings = dict(pooling="masked_mean", normalize=True, max_length=256, device="cpu", batch_size=args.batch_size,
                     max_tokens=args.max_tokens, threads=args.threads)
     # name -> Encoder: torch dtypes ("float32", "bfloat16") and ONNX Runtime ("onnx_int8", "onnx_fp32")
-    encoders = {dtype: Encoder(path, dtype=dtype, **settings) for dtype in args.dtypes}
-    encoders.update({f"onnx_{precision}": Encoder(path, backend="onnx", dtype=precision, **settings)
+    encoders = {dtype: DenseEncoder(path, dtype=dtype, **settings) for dtype in args.dtypes}
+    encoders.update({f"onnx_{precision}": DenseEncoder(path, backend="onnx", dtype=precision, **settings)
                      for precision in args.onnx})
     warm = texts[:64]
     st.encode(warm)
@@ -125,9 +125,9 @@ def bench_dense(args, texts: list[str]) -> dict:
 
 
 def bench_splade(args, data_dir: Path) -> dict:
-    from workbench.collection import Collection
+    from workbench.data.collection import Collection
     from workbench.rerankers import get_reranker
-    from workbench.trec import read_run, read_topics
+    from workbench.data.trec import read_run, read_topics
 
     topics = read_topics(data_dir / "topics" / "dl19-passage.tsv")
     run = read_run(data_dir / "runs" / "bm25.dl19.trec")
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from workbench.datasets import resolve_data_dir
+    from workbench.data.datasets import resolve_data_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

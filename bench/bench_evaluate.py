@@ -20,12 +20,12 @@ def main() -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from workbench.collection import Collection
-    from workbench.datasets import get_dataset
-    from workbench.evaluate import evaluate_run, to_ranx_qrels
-    from workbench.index import build_index
-    from workbench.retrieve import BM25Config, BM25Retriever
-    from workbench.trec import write_run
+    from workbench.data.collection import Collection
+    from workbench.data.datasets import get_dataset
+    from workbench.evaluation.metrics import evaluate_run, to_ranx_qrels
+    from workbench.first_stage.lucene import build_index
+    from workbench.first_stage.bm25 import BM25Config, BM25Retriever
+    from workbench.data.trec import write_run
 
     dataset = get_dataset("dev-small")
     index = build_index(Collection(dataset.collection_path))

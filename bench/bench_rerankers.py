@@ -63,9 +63,9 @@ def build_model(directory: Path, seed: int = 0) -> Path:
 
 def load_pairs(n_pairs: int, per_query: int = 50, data_dir: str | None = None) -> tuple[list[str], list[str], list[str]]:
     """``n_pairs`` (qid, query, passage) pairs: DL19 queries x their BM25 top ``per_query``."""
-    from workbench.collection import Collection
-    from workbench.datasets import get_dataset
-    from workbench.trec import read_run
+    from workbench.data.collection import Collection
+    from workbench.data.datasets import get_dataset
+    from workbench.data.trec import read_run
 
     dataset = get_dataset("dl19", data_dir or os.environ.get("WORKBENCH_DATA")
                           or "/work/shared/data/msmarco-passage-mini")
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     from sentence_transformers import CrossEncoder
 
-    from workbench.rerankers.crossencoder import CrossEncoderReranker
+    from workbench.rerankers.cross_encoder import CrossEncoderReranker
 
     from transformers.utils import logging as hf_logging
 

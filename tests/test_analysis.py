@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.compare import compare_systems, format_comparison
-from workbench.leaderboard import read_leaderboard
+from workbench.analysis.compare import format_comparison
+from workbench.report.leaderboard import read_leaderboard
 from workbench.report import write_report
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_leaderboard_rows_per_slice_with_significance(workbench, rows):
 
 
 def test_compare_lists_gains_and_losses_with_passages(workbench, rows):
-    comparison = compare_systems(workbench, *SYSTEMS, "dl19", metric="ndcg@10", top=3, passages=2)
+    comparison = workbench.compare(*SYSTEMS, "dl19", metric="ndcg@10", top=3, passages=2)
     assert len(comparison.deltas) == 43
     assert (comparison.gains.delta > 0).all() and (comparison.losses.delta < 0).all()
     assert comparison.losses.delta.is_monotonic_increasing

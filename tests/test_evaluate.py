@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from workbench.datasets import get_dataset
-from workbench.errors import WorkbenchError
-from workbench.evaluate import evaluate_run, ranx_metric
-from workbench.trec import read_run
+from workbench.data.datasets import get_dataset
+from workbench.core.errors import WorkbenchError
+from workbench.evaluation.metrics import evaluate_run, ranx_metric
+from workbench.data.trec import read_run
 
 
 def test_ranx_metric_applies_relevance_level_to_binary_metrics_only():
@@ -55,7 +55,7 @@ TREC_EVAL_MEASURES = {  # ranx metric -> (trec_eval measure, extra trec_eval opt
 
 
 def test_ranx_agrees_with_pyserini_trec_eval(data_dir, session_cache):
-    from workbench.java import ensure_java
+    from workbench.first_stage.java import ensure_java
 
     ensure_java()
     from pyserini.eval.trec_eval import trec_eval

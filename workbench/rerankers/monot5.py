@@ -17,9 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import WorkbenchError
-from . import _torchutil as tu
-from .base import RerankContext, register
+from ..core.errors import WorkbenchError
+from ..core.options import Option
+from ..models.batching import to_device
+from ..models.devices import configure_threads, resolve_device
+from ..models.hub import load_config, load_tokenizer, load_weights, resolve_model_dir
+from ..models.identity import model_identity
+from ..models.precision import autocast, check_allowed, check_precision, precision_option
+from .neural import PairReranker
+from .protocol import RerankContext
+from .registry import register
 
 DEFAULT_MODEL = "castorini/monot5-base-msmarco"
 TEMPLATE = "Query: {query} Document: {passage} Relevant:"
@@ -41,7 +48,7 @@ def resolve_token_id(tokenizer: Any, text: str, option: str, model: str) -> int:
                          f"{len(ids)} tokens); pass {option}_token=<text of one token> or {option}_id=<token id>")
 
 
-class MonoT5Reranker(tu.PairReranker):
+class MonoT5Reranker(PairReranker):
     """Scores (query, passage) pairs by T5's log-probability of answering ``true``."""
 
     kind = "monot5"
@@ -53,19 +60,20 @@ class MonoT5Reranker(tu.PairReranker):
                  true_id: int | None = None, false_id: int | None = None, context_device: str | None = None):
         from transformers import T5ForConditionalGeneration
 
-        self.precision = tu.parse_choice("precision", precision or "fp32", tu.PRECISIONS)
-        self.device = tu.resolve_device(device or context_device)
-        tu.check_precision(self.precision, self.device)
-        self.threads = tu.configure_threads(threads)
+        canonical = PRECISION.parse(precision, "monot5 reranker") if precision is not None else "fp32"
+        self.precision = check_allowed(canonical, ("fp32", "bf16"), "monot5 reranker")
+        self.device = resolve_device(device or context_device)
+        check_precision(self.precision, self.device)
+        self.threads = configure_threads(threads)
         self.model_name = str(model)
-        self.directory = tu.resolve_model_dir(self.model_name, self.kind)
-        self.identity = tu.model_identity(self.model_name, self.directory)
-        hf_config = tu.load_config(self.directory, self.kind)
-        self.tokenizer = tu.load_tokenizer(self.directory, self.kind)
+        self.directory = resolve_model_dir(self.model_name, self.kind)
+        self.identity = model_identity(self.model_name, self.directory)
+        hf_config = load_config(self.directory, self.kind)
+        self.tokenizer = load_tokenizer(self.directory, self.kind)
         if not getattr(hf_config, "is_encoder_decoder", False):
             raise WorkbenchError(f"{self.model_name} is a {hf_config.model_type!r} model, not an "
                                  "encoder-decoder (T5) model as monot5 needs")
-        self.model = tu.load_weights(T5ForConditionalGeneration, self.directory, self.kind).to(self.device)
+        self.model = load_weights(T5ForConditionalGeneration, self.directory, self.kind).to(self.device)
         limit = getattr(self.tokenizer, "model_max_length", None)
         self.max_length = max_length or min(DEFAULT_MAX_LENGTH, limit if isinstance(limit, int) and limit > 0
                                             else DEFAULT_MAX_LENGTH)
@@ -93,11 +101,11 @@ class MonoT5Reranker(tu.PairReranker):
 
     def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """log P(true) from a log-softmax over the false/true logits of the first decoding step."""
-        tensors = tu.to_device(arrays, self.device)
+        tensors = to_device(arrays, self.device)
         input_ids, attention_mask = tensors["input_ids"], tensors["attention_mask"]
         decoder_input_ids = torch.full((input_ids.shape[0], 1), self.decoder_start_id, dtype=torch.long,
                                        device=self.device)
-        with torch.inference_mode(), tu.autocast(self.device, self.precision):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
                                 decoder_input_ids=decoder_input_ids, use_cache=False).logits
         pair = logits[:, 0, [self.false_id, self.true_id]].float()
@@ -108,16 +116,26 @@ class MonoT5Reranker(tu.PairReranker):
                 "true_id": self.true_id, "false_id": self.false_id, "precision": self.precision}
 
 
-@register("monot5", help="monoT5 log-probability of 'true' (castorini/monot5-base-msmarco or a local path; "
-          "options: batch_size, max_length, device, precision=fp32|bf16, threads, true_token, false_token)",
-          model=DEFAULT_MODEL)
-def make_monot5(context: RerankContext, model: str = DEFAULT_MODEL, batch_size: Any = None,
-                max_length: Any = None, device: str | None = None, precision: str | None = None,
-                threads: Any = None, true_token: str = "true", false_token: str = "false",
-                true_id: Any = None, false_id: Any = None, **unknown: Any) -> MonoT5Reranker:
-    tu.reject_unknown("monot5", unknown)
-    return MonoT5Reranker(
-        model, batch_size=tu.parse_int("batch_size", batch_size), max_length=tu.parse_int("max_length", max_length),
-        device=device, precision=precision, threads=tu.parse_int("threads", threads),
-        true_token=true_token, false_token=false_token, true_id=tu.parse_int("true_id", true_id, minimum=0),
-        false_id=tu.parse_int("false_id", false_id, minimum=0), context_device=context.device)
+PRECISION = precision_option(help="fp32 (exact; default) or bf16 autocast")
+OPTIONS = (
+    Option("model", str, DEFAULT_MODEL, positional=True, help="Hugging Face id or local path"),
+    Option("batch_size", int, None, minimum=1, help="pairs per batch (default: 16 on the CPU, 64 on CUDA)"),
+    Option("max_length", int, None, minimum=1, help="input tokens (default 512)"),
+    Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's)"),
+    PRECISION,
+    Option("threads", int, None, minimum=1, help="CPU threads"),
+    Option("true_token", str, "true", help="text of the token that means relevant"),
+    Option("false_token", str, "false", help="text of the token that means not relevant"),
+    Option("true_id", int, None, minimum=0, help="token id that means relevant (overrides true_token)"),
+    Option("false_id", int, None, minimum=0, help="token id that means not relevant (overrides false_token)"),
+)
+
+
+@register("monot5", help="monoT5: log-probability of 'true' at the first decoder step "
+          "(castorini/monot5-base-msmarco or a local path)", options=OPTIONS)
+def make_monot5(context: RerankContext, *, model: str, batch_size: int | None, max_length: int | None,
+                device: str | None, precision: str | None, threads: int | None, true_token: str, false_token: str,
+                true_id: int | None, false_id: int | None) -> MonoT5Reranker:
+    return MonoT5Reranker(model, batch_size=batch_size, max_length=max_length, device=device, precision=precision,
+                          threads=threads, true_token=true_token, false_token=false_token, true_id=true_id,
+                          false_id=false_id, context_device=context.device)

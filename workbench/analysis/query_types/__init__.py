@@ -1,0 +1,11 @@
+"""Query types: ``qa`` (one short answer satisfies) vs ``exploratory`` (the user browses a
+list). Transparent rules with reasons (:mod:`.rules`), separate from the label files that are
+committed or supplied by a user (:mod:`.labels`)."""
+from .labels import (DEFAULT_LABELS_DIR, LABEL_COLUMNS, LABEL_FILE_SUFFIX, LabelScores, label_distribution,
+                     labels_path, load_query_types, read_labels, score_labels, write_dataset_labels, write_labels)
+from .rules import EXPLORATORY, LABELS, QA, RULES, SLICES, QueryType, Rule, classify, classify_topics, normalise_query
+
+__all__ = ["DEFAULT_LABELS_DIR", "EXPLORATORY", "LABELS", "LABEL_COLUMNS", "LABEL_FILE_SUFFIX", "LabelScores", "QA",
+           "QueryType", "RULES", "Rule", "SLICES", "classify", "classify_topics", "label_distribution", "labels_path",
+           "load_query_types", "normalise_query", "read_labels", "score_labels", "write_dataset_labels",
+           "write_labels"]

@@ -1,0 +1,8 @@
+"""Data: TREC formats (runs, qrels, topics as DataFrames), the passage collection, named
+datasets in a data directory, and materialisation of that directory from ir_datasets."""
+from .collection import Collection
+from .datasets import DATASETS, Dataset, DatasetSpec, get_dataset, resolve_data_dir
+from .trec import read_qrels, read_run, read_topics, sort_run, truncate_run, write_run
+
+__all__ = ["DATASETS", "Collection", "Dataset", "DatasetSpec", "get_dataset", "read_qrels", "read_run",
+           "read_topics", "resolve_data_dir", "sort_run", "truncate_run", "write_run"]

@@ -1,0 +1,62 @@
+"""The passage collection: ``pid<TAB>text`` lines, loaded into memory for reranking."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..core.errors import WorkbenchError
+from ..core.files import sha256_file
+
+
+class Collection:
+    """Passage texts by id, read from a TSV file; duplicate ids and malformed lines are errors."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise WorkbenchError("collection file not found", self.path)
+        self._texts: dict[str, str] | None = None
+        self._fingerprint: str | None = None
+
+    @property
+    def texts(self) -> dict[str, str]:
+        if self._texts is None:
+            texts: dict[str, str] = {}
+            with open(self.path, encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    line = line.rstrip("\r\n")
+                    if not line.strip():
+                        continue
+                    pid, sep, text = line.partition("\t")
+                    if not sep or not pid.strip():
+                        raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'",
+                                             self.path, number)
+                    if pid in texts:
+                        raise WorkbenchError(f"duplicate passage id {pid!r}", self.path, number)
+                    texts[pid] = text
+            if not texts:
+                raise WorkbenchError("collection is empty", self.path)
+            self._texts = texts
+        return self._texts
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the collection file, the key of every cache derived from it."""
+        if self._fingerprint is None:
+            self._fingerprint = sha256_file(self.path)
+        return self._fingerprint
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.texts.items())
+
+    def text(self, pid: str) -> str:
+        try:
+            return self.texts[pid]
+        except KeyError:
+            raise WorkbenchError(f"passage {pid!r} is not in the collection", self.path) from None
+
+    def texts_for(self, pids: Iterable[str]) -> list[str]:
+        return [self.text(pid) for pid in pids]

@@ -1,0 +1,98 @@
+"""Evaluation with ranx: headline MRR@10 and NDCG@5, plus NDCG@10, R@100 and MAP.
+
+Metric names are ranx's (``"mrr@10"``, ``"ndcg@5"``, ...). Binary metrics (MRR, MAP,
+recall, precision) count a passage as relevant only at the dataset's relevance level
+(grade >= 2 on TREC DL, following the official convention): internally they become
+ranx's ``-l2`` variants. NDCG uses the grades as gains (trec_eval's formula).
+
+Only judged queries are evaluated; a judged query missing from the run scores 0.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import WorkbenchError
+
+HEADLINE_METRICS = ["mrr@10", "ndcg@5"]
+DEFAULT_METRICS = ["mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map"]
+BINARY_METRICS = {"mrr", "map", "recall", "precision", "hit_rate", "r-precision", "f1", "hits"}
+KNOWN_METRICS = BINARY_METRICS | {"ndcg", "ndcg_burges", "dcg", "dcg_burges"}
+
+
+def ranx_metric(metric: str, relevance_level: int) -> str:
+    """ranx name of ``metric`` with the relevance level applied where the metric is binary."""
+    base = metric.split("@")[0]
+    if base not in KNOWN_METRICS:
+        raise WorkbenchError(f"unknown metric {metric!r}; known: {', '.join(sorted(KNOWN_METRICS))}")
+    return f"{metric}-l{relevance_level}" if base in BINARY_METRICS and relevance_level > 1 else metric
+
+
+@dataclass
+class Evaluation:
+    """Mean and per-query metric values of one run on one set of qrels."""
+
+    metrics: list[str]
+    means: dict[str, float]
+    per_query: pd.DataFrame  # index: qid; columns: metrics
+    n_queries: int
+    n_run_queries_unjudged: int = 0  # queries in the run without judgments (excluded)
+    n_judged_missing: int = 0  # judged queries absent from the run (scored 0)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def to_ranx_qrels(qrels: pd.DataFrame):
+    from ranx import Qrels
+
+    frame = qrels.astype({"qid": object, "docno": object})
+    frame = frame.assign(label=frame["label"].astype(int))
+    return Qrels.from_df(frame, q_id_col="qid", doc_id_col="docno", score_col="label")
+
+
+def to_ranx_run(run: pd.DataFrame, name: str = "run"):
+    from ranx import Run
+
+    frame = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
+    ranx_run = Run.from_df(frame, q_id_col="qid", doc_id_col="docno", score_col="score")
+    ranx_run.name = name
+    return ranx_run
+
+
+def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 1,
+                 metrics: list[str] | None = None, qrels_ranx=None) -> Evaluation:
+    """Evaluate ``run`` against ``qrels`` with ranx; keeps per-query values for later analysis."""
+    from ranx import evaluate
+
+    metrics = list(metrics or DEFAULT_METRICS)
+    names = {metric: ranx_metric(metric, relevance_level) for metric in metrics}
+    started = time.perf_counter()
+    judged = pd.unique(qrels["qid"])
+    judged_set = set(judged)
+    run_qids = set(run["qid"])
+    in_judged = run[run["qid"].isin(judged_set)]
+    n_unjudged = len(run_qids - judged_set)
+    n_missing = len(judged_set - run_qids)
+    if in_judged.empty:
+        raise WorkbenchError("none of the run's queries has judgments in the qrels: "
+                             "is the run for this dataset?")
+    ranx_qrels = qrels_ranx if qrels_ranx is not None else to_ranx_qrels(qrels)
+    ranx_run = to_ranx_run(in_judged)
+    scores = evaluate(ranx_qrels, ranx_run, list(names.values()), return_mean=False, make_comparable=True)
+    if len(names) == 1:
+        scores = {next(iter(names.values())): scores}
+    qids = list(ranx_run.keys())
+    per_query = pd.DataFrame({metric: np.asarray(scores[names[metric]], dtype=float) for metric in metrics},
+                             index=pd.Index(qids, name="qid"))
+    per_query = per_query.reindex(sorted(judged, key=str))
+    means = {metric: float(per_query[metric].mean()) for metric in metrics}
+    notes = []
+    if n_unjudged:
+        notes.append(f"{n_unjudged} run queries have no judgments and were excluded")
+    if n_missing:
+        notes.append(f"{n_missing} judged queries are missing from the run and score 0")
+    return Evaluation(metrics, means, per_query, n_queries=len(judged_set), n_run_queries_unjudged=n_unjudged,
+                      n_judged_missing=n_missing, seconds=time.perf_counter() - started, notes=notes)

@@ -1,0 +1,15 @@
+"""Experiments: systems by name (:mod:`.systems`, the grammar in one place), produced or reused
+through one path (:mod:`.produce`) into the run store (:mod:`.store`), evaluated, sliced and
+ranked (:mod:`.runner`), behind the :class:`Workbench` facade."""
+from .defaults import DEFAULT_DATASETS, DEFAULT_SYSTEMS, FOUNDATION_SYSTEMS, NEURAL_SYSTEMS
+from .produce import DEFAULT_RERANK_DEPTH, Session, produce
+from .runner import SystemResult, run_experiment, run_system
+from .store import RunStore, StoredRun
+from .systems import (FUSION_METHODS, FirstStageSystem, FusedSystem, RerankedSystem, System, default_baseline,
+                      parse_system, split_fusion, split_reranker)
+from .workbench import Workbench
+
+__all__ = ["DEFAULT_DATASETS", "DEFAULT_RERANK_DEPTH", "DEFAULT_SYSTEMS", "FOUNDATION_SYSTEMS", "FUSION_METHODS",
+           "FirstStageSystem", "FusedSystem", "NEURAL_SYSTEMS", "RerankedSystem", "RunStore", "Session",
+           "StoredRun", "System", "SystemResult", "Workbench", "default_baseline", "parse_system", "produce",
+           "run_experiment", "run_system", "split_fusion", "split_reranker"]

@@ -1,0 +1,93 @@
+"""The facade: one object that produces, evaluates, compares and ranks systems by name.
+
+    from workbench.experiment import Workbench
+
+    bench = Workbench()                                   # data directory found as the CLI finds it
+    bench.run_experiment(["dl19"], ["official-bm25", "official-bm25+tfidf"])
+    stored = bench.produce("official-bm25+dense-minilm", "dl20")
+    comparison = bench.compare("official-bm25", "official-bm25+tfidf", "dl19")
+
+Every method delegates to the experiment modules (:mod:`.systems`, :mod:`.produce`,
+:mod:`.runner`); the :class:`~.produce.Session` it holds keeps the expensive state (the
+collection, the Lucene index, loaded models) for the whole process.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..analysis.compare import Comparison, compare_runs
+from ..analysis.query_types import load_query_types
+from ..data.collection import Collection
+from ..data.datasets import Dataset
+from ..evaluation.metrics import DEFAULT_METRICS, Evaluation
+from ..report.leaderboard import DEFAULT_LEADERBOARD
+from ..rerankers.protocol import Reranker
+from .produce import DEFAULT_RERANK_DEPTH, Session
+from .runner import SystemResult, evaluate_stored, leaderboard_row, run_experiment, run_system
+from .store import DEFAULT_RUNS_DIR, StoredRun
+
+
+class Workbench:
+    """Produces, stores, evaluates and ranks systems; holds the expensive shared state."""
+
+    def __init__(self, data_dir: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR,
+                 leaderboard: str | Path = DEFAULT_LEADERBOARD, rerank_depth: int = DEFAULT_RERANK_DEPTH,
+                 threads: int = 0, device: str = "cpu", progress: bool = True, metrics: list[str] | None = None):
+        self.session = Session(data_dir, runs_dir, rerank_depth=rerank_depth, threads=threads, device=device,
+                               progress=progress)
+        self.leaderboard = Path(leaderboard)
+        self.metrics = list(metrics or DEFAULT_METRICS)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.session.store.runs_dir
+
+    def dataset(self, name: str) -> Dataset:
+        return self.session.dataset(name)
+
+    def collection(self, dataset: Dataset) -> Collection:
+        return self.session.collection(dataset)
+
+    def index(self, dataset: Dataset):
+        """The Lucene index of the dataset's collection (built or reused)."""
+        from ..first_stage.bm25 import BM25Config, BM25Mini
+
+        stage = BM25Mini(self.collection(dataset), BM25Config(threads=self.session.threads), self.session.shared)
+        return stage.lucene_index()
+
+    def reranker(self, spec: str, dataset: Dataset) -> Reranker:
+        return self.session.reranker(spec, dataset)
+
+    def produce(self, system: str, dataset_name: str) -> StoredRun:
+        """The stored run of ``system`` on a dataset, computed unless an identical one is stored."""
+        return self.session.produce(system, dataset_name)
+
+    def evaluate(self, stored: StoredRun, dataset_name: str, **manifest_fields: Any) -> Evaluation:
+        """Evaluate a stored run and record the evaluation in its manifest."""
+        return evaluate_stored(self.session, stored, dataset_name, self.metrics, **manifest_fields)
+
+    def run_system(self, system: str, dataset_name: str) -> SystemResult:
+        """Produce (or reuse) and evaluate a system; its manifest records this invocation."""
+        return run_system(self.session, system, dataset_name, self.metrics)
+
+    def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
+        return leaderboard_row(self.session, result, self.metrics, sliced)
+
+    def run_experiment(self, datasets: list[str], systems: list[str], baseline: str | None = None,
+                       query_types: str | Path | None = None) -> pd.DataFrame:
+        """Every (dataset, system) produced, evaluated and sliced, with significance against the
+        baselines; the leaderboard is updated and the new rows returned."""
+        return run_experiment(self.session, datasets, systems, self.metrics, self.leaderboard, baseline=baseline,
+                              query_types=query_types)
+
+    def compare(self, a: str, b: str, dataset_name: str, metric: str = "ndcg@10", top: int = 5,
+                passages: int = 3) -> Comparison:
+        """Per-query gains and losses of system ``b`` against system ``a``."""
+        dataset = self.dataset(dataset_name)
+        results = {name: self.run_system(name, dataset_name) for name in (a, b)}
+        return compare_runs(dataset, a, b, {name: r.evaluation for name, r in results.items()},
+                            {name: r.stored.run for name, r in results.items()}, load_query_types(dataset),
+                            self.collection(dataset), metric, top, passages)

@@ -1,0 +1,177 @@
+"""Text encoders: a transformer turning each text into one output (dense vectors, SPLADE
+weights), shared by the vector rerankers, the learned first stages and training.
+
+Texts are tokenized once, sorted by token length and batched (at most ``batch_size`` texts and
+``max_tokens`` padded tokens), each batch padded only to its own longest text. ``precision``
+other than fp32 runs under autocast; ``backend=onnx`` runs the transformer in ONNX Runtime.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..core.errors import WorkbenchError
+from ..core.options import Option
+from .batching import length_sorted_batches, pad_batch, to_device
+from .devices import configure_threads, resolve_device
+from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
+from .identity import files_digest, model_file_hashes, scores_fingerprint
+from .onnx import BACKENDS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_session
+from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed, precision_option, resolve_auto_dtype
+
+BACKEND = Option("backend", str, "torch", choices=BACKENDS, help="torch, or onnx (ONNX Runtime on the CPU)")
+PRECISION = precision_option()
+BATCH_SIZE = Option("batch_size", int, 32, minimum=1, help="texts per batch")
+MAX_TOKENS = Option("max_tokens", int, None, minimum=1, help="padded tokens per batch (0/auto: no limit)")
+THREADS = Option("threads", int, None, minimum=1, help="CPU threads (default: torch's)")
+TORCH_PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+ONNX_PRECISIONS = ("int8", "fp32")
+
+
+def encoder_dtype(precision: str | None, dtype: str | None, backend: str, device: torch.device, owner: str) -> str:
+    """The dtype an encoder records: float32/bfloat16/float16 (torch, ``auto`` resolved for the
+    device) or int8/fp32 (ONNX, ``auto`` = int8). ``dtype`` is the alias of ``precision``."""
+    if precision is not None and dtype is not None:
+        raise WorkbenchError(f"options precision and dtype of the {owner} are the same option; give one")
+    given = precision if precision is not None else dtype
+    canonical = PRECISION.parse(given, owner) if given is not None else None
+    if backend == "onnx":
+        return check_allowed("int8" if canonical in (None, "auto") else canonical, ONNX_PRECISIONS,
+                             f"{owner} with backend=onnx")
+    canonical = check_allowed(canonical or "fp32", TORCH_PRECISIONS, owner)
+    return resolve_auto_dtype(TORCH_DTYPE_NAMES[canonical], device)
+
+
+class TextEncoder:
+    """A transformer turning texts into one output each (dense vectors, SPLADE weights).
+
+    Loads offline (a local directory or a cached hub id, never a download) on ``device``
+    (``auto``/None: CUDA, then MPS, else the CPU); texts are tokenized once, sorted by token
+    length and batched (at most ``batch_size`` texts and ``max_tokens`` padded tokens), each
+    batch padded only to its own longest text. ``precision`` other than fp32 runs under autocast
+    (``dtype`` is an alias).
+    Subclasses set ``kind`` and ``max_length`` and implement ``encode`` and ``config``.
+
+    ``backend=onnx`` (subclasses that set ``onnx_output``): the transformer runs in ONNX Runtime
+    on the CPU (``precision`` ``int8``, the default, or ``fp32``); its ``onnx_output`` (e.g.
+    ``last_hidden_state``) is exported once, with dynamic batch and sequence axes, and cached
+    under ``cache_dir('onnx')``; ``self.model`` is then None and ``hidden(arrays)`` runs the session.
+    """
+
+    kind = "encoder"
+    max_length: int
+    #: the model output exported for ``backend=onnx`` (None: this encoder has no ONNX path)
+    onnx_output: str | None = None
+    onnx_recipe = ONNX_RECIPE
+    onnx_inputs = ("input_ids", "attention_mask")
+
+    def __init__(self, model: str | os.PathLike, model_class: Any, *, batch_size: int = 32,
+                 max_tokens: int | None = None, device: str | None = None, precision: str | None = None,
+                 backend: str = "torch", threads: int | None = None, dtype: str | None = None):
+        owner = f"{self.kind} encoder"
+        self.model_name = str(model)
+        self.backend = BACKEND.parse(backend, owner)
+        if self.backend == "onnx" and self.onnx_output is None:
+            raise WorkbenchError(f"the {self.kind} reranker has no backend=onnx; use backend=torch")
+        self.directory = resolve_model_dir(self.model_name, self.kind, download=False)
+        self.tokenizer = load_tokenizer(self.directory, self.kind)
+        self.model_class = model_class
+        self.batch_size = BATCH_SIZE.parse(batch_size, owner)
+        self.max_tokens = MAX_TOKENS.parse(None if max_tokens == 0 else max_tokens, owner)
+        threads = THREADS.parse(threads, owner)
+        self.session: Any = None
+        if self.backend == "torch":
+            self.model = load_weights(model_class, self.directory, self.kind)
+            self.model_config = self.model.config
+            self.device = resolve_device(device, auto_mps=True)
+            self.threads = configure_threads(threads) if threads is not None else torch.get_num_threads()
+            self.model.to(self.device)
+        else:
+            self.model = None
+            self.model_config = load_config(self.directory, self.kind)
+            self.device = onnx_device(device)
+            self.threads = configure_threads(threads)
+        # recorded as the torch dtype name (float32, bfloat16) or the ONNX precision (int8, fp32)
+        self.dtype = encoder_dtype(precision, dtype, self.backend, self.device, owner)
+        self.identity = files_digest(model_file_hashes(self.directory))
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        """Key of this encoder's outputs (e.g. cached embeddings): independent of where the
+        weights are installed, since a model is identified by its files' hashes."""
+        return scores_fingerprint(self.config(), hub_id=False)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.device, self.dtype)
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                                 padding=False, return_attention_mask=False, return_token_type_ids=False)
+        return encoded["input_ids"]
+
+    def padded_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """(indices, {input_ids, attention_mask} int64 arrays), batch by batch."""
+        ids = {"input_ids": self.tokenize(texts)}
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        side = getattr(self.tokenizer, "padding_side", "right")
+        for indices in length_sorted_batches([len(s) for s in ids["input_ids"]], self.batch_size, self.max_tokens):
+            yield indices, pad_batch(ids, indices, {"input_ids": pad_id}, side)
+
+    def text_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """(indices, input_ids, attention_mask) on the device, batch by batch."""
+        for indices, arrays in self.padded_batches(texts):
+            tensors = to_device(arrays, self.device)
+            yield indices, tensors["input_ids"], tensors["attention_mask"]
+
+    # -- backend=onnx
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Cache directory of this model's ONNX export (fp32 and int8 files)."""
+        return onnx_cache_dir({"identity": self.identity, "recipe": self.onnx_recipe,
+                               "inputs": list(self.onnx_inputs), "output": self.onnx_output})
+
+    def open_onnx(self) -> None:
+        """The ONNX Runtime session of ``self.dtype``, exporting the model first when not cached."""
+        self.session = onnx_session(self.onnx_dir, self.dtype, self.threads, self._export_onnx)
+
+    def _export_onnx(self) -> None:
+        model = load_weights(self.model_class, self.directory, self.kind)
+        # two texts of different lengths, so the traced graph contains real padding
+        sample = self.tokenizer(["a longer text to trace the export with padding", "short"], padding=True,
+                                truncation=True, max_length=self.max_length, return_tensors="pt")
+        names = list(self.onnx_inputs)
+        export_output(model, sample, names, self.onnx_output, {0: "batch", 1: "sequence"}, self.onnx_dir,
+                      {"model": self.model_name, "files": model_file_hashes(self.directory),
+                       "recipe": self.onnx_recipe, "inputs": names, "output": self.onnx_output}, self.model_name)
+
+    def onnx_run(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``onnx_output`` of one padded batch (float32, on the CPU)."""
+        return self.session.run([self.onnx_output], {name: arrays[name] for name in self.onnx_inputs})[0]
+
+    def encode(self, texts: Sequence[str], progress: bool = False, desc: str = "encode") -> Any:
+        raise NotImplementedError
+
+    def encode_queries(self, queries: Sequence[str], **kwargs: Any) -> Any:
+        return self.encode(queries, **kwargs)
+
+    def encode_passages(self, passages: Sequence[str], **kwargs: Any) -> Any:
+        return self.encode(passages, **kwargs)
+
+
+@runtime_checkable
+class EncoderModel(Protocol):
+    """A model that scores texts encoded apart (the dense and SPLADE rerankers): its ``encoder``
+    can also encode a whole collection for a first stage."""
+
+    encoder: TextEncoder
+
+    def config(self) -> dict[str, Any]: ...

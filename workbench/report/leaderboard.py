@@ -1,0 +1,84 @@
+"""The leaderboard CSV: one row per (dataset, system); re-running replaces rows, never duplicates."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from ..analysis.query_types import SLICES
+from ..core.errors import WorkbenchError
+from ..core.files import atomic_write
+from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
+
+DEFAULT_LEADERBOARD = Path("runs/leaderboard.csv")
+KEY_COLUMNS = ["dataset", "system"]
+
+
+def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
+    """The leaderboard as a DataFrame (empty if the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=KEY_COLUMNS)
+    try:
+        board = pd.read_csv(path, dtype={"dataset": str, "system": str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise WorkbenchError(f"cannot read leaderboard CSV: {str(error).splitlines()[0]}", path) from None
+    missing = [column for column in KEY_COLUMNS if column not in board.columns]
+    if missing:
+        raise WorkbenchError(f"leaderboard CSV lacks columns {missing}", path)
+    return board
+
+
+def key_columns(board: pd.DataFrame) -> list[str]:
+    return KEY_COLUMNS + (["slice"] if "slice" in board.columns else [])
+
+
+def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
+    """Insert rows, replacing existing rows with the same key; write atomically; return the board."""
+    path = Path(path)
+    new = pd.DataFrame(list(rows))
+    if new.empty:
+        return read_leaderboard(path)
+    board = read_leaderboard(path)
+    keys = key_columns(new)
+    if not board.empty:
+        for column in keys:
+            if column not in board.columns:
+                board[column] = "all"
+        merged_keys = board[keys].astype(str).agg("\x00".join, axis=1)
+        replaced = set(new[keys].astype(str).agg("\x00".join, axis=1))
+        board = board[~merged_keys.isin(replaced)]
+        board = pd.concat([board, new], ignore_index=True) if not board.empty else new
+    else:
+        board = new
+    order = {name: position for position, name in enumerate(SLICES)}
+    board = board.sort_values(keys, key=lambda col: col.map(lambda v: order.get(v, len(order))) if col.name == "slice"
+                              else col, kind="mergesort").reset_index(drop=True)
+    with atomic_write(path) as handle:
+        board.to_csv(handle, index=False, float_format="%.4f")
+    return board
+
+
+def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
+                 headline: tuple[str, ...] = tuple(HEADLINE_METRICS)) -> str:
+    """Plain-text table for the terminal: metrics, slice size, and for the headline metrics the
+    delta against the baseline with its corrected significance marker."""
+    if board.empty:
+        return "(leaderboard is empty)"
+    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in board.columns]
+    shown = board[[c for c in key_columns(board) if c in board.columns] + metrics].copy()
+    for metric in metrics:
+        shown[metric] = board[metric].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
+    if "n_queries" in board.columns:
+        shown["n"] = board["n_queries"].astype("Int64")
+    for metric in headline:
+        if f"delta_{metric}" in board.columns:
+            marker = board.get(f"sig_{metric}", pd.Series("", index=board.index)).fillna("")
+            shown[f"d_{metric}"] = [
+                "" if pd.isna(delta) else f"{delta:+.4f}{mark}" for delta, mark in zip(board[f"delta_{metric}"], marker)]
+    if "baseline" in board.columns:
+        shown["baseline"] = board["baseline"].fillna("")
+    if "wall_time_s" in board.columns:
+        shown["wall_s"] = board["wall_time_s"].map(lambda value: "" if pd.isna(value) else f"{value:.1f}")
+    return shown.to_string(index=False)

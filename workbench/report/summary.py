@@ -1,0 +1,63 @@
+"""The report: the sliced leaderboard as CSV, a Markdown summary, and the slice plot (PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import WorkbenchError
+from ..core.files import atomic_write
+from ..evaluation.metrics import HEADLINE_METRICS
+from .plots import plot_slices
+
+HEADLINE = tuple(HEADLINE_METRICS)
+
+
+def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, plot_name: str = "slices.png") -> str:
+    """Markdown tables per dataset: metric [CI], delta vs baseline with significance, per slice."""
+    lines = ["# Workbench report", "",
+             "Per query-type slice: mean [95% CI], and against the baseline the delta with `*`/`**` when a "
+             "paired randomization test is significant at 0.05/0.01 after Holm correction across systems; "
+             "W/T/L = queries won/tied/lost.", "", f"![slices]({plot_name})", ""]
+    for dataset in sorted(board["dataset"].unique()):
+        rows = board[board["dataset"] == dataset]
+        lines += [f"## {dataset}", ""]
+        header = ["system", "slice", "n"] + [f"{m}" for m in metrics] + [f"Δ {m}" for m in metrics] + \
+                 ["W/T/L " + metrics[0], "baseline"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for record in rows.to_dict("records"):
+            cells = [record["system"], record["slice"], str(int(record["n_queries"]))]
+            for m in metrics:
+                cells.append(f"{record[m]:.4f} [{record.get(f'{m}_ci_low', np.nan):.3f}, "
+                             f"{record.get(f'{m}_ci_high', np.nan):.3f}]")
+            for m in metrics:
+                delta = record.get(f"delta_{m}", np.nan)
+                cells.append("" if pd.isna(delta) else f"{delta:+.4f}{record.get(f'sig_{m}', '') or ''}")
+            wtl = record.get(f"wtl_{metrics[0]}", "")
+            cells.append("" if pd.isna(wtl) else str(wtl))
+            baseline = record.get("baseline", "")
+            cells.append("" if pd.isna(baseline) else str(baseline))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(board: pd.DataFrame, out_dir: str | Path = "runs/report",
+                 metrics: tuple[str, ...] = HEADLINE) -> dict[str, Path]:
+    """Write ``leaderboard-sliced.csv``, ``summary.md`` and ``slices.png`` into ``out_dir``."""
+    if board.empty:
+        raise WorkbenchError("the leaderboard is empty: run `workbench eval` (make eval) first")
+    if "slice" not in board.columns:
+        raise WorkbenchError("the leaderboard has no slices: re-run `workbench eval` to add them")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "leaderboard-sliced.csv", "markdown": out / "summary.md", "plot": out / "slices.png"}
+    with atomic_write(paths["csv"]) as handle:
+        board.to_csv(handle, index=False, float_format="%.4f")
+    figure = plot_slices(board, metrics)
+    with atomic_write(paths["plot"], mode="wb") as handle:
+        figure.savefig(handle, format="png", dpi=110)
+    with atomic_write(paths["markdown"]) as handle:
+        handle.write(summary_markdown(board, metrics, paths["plot"].name))
+    return paths

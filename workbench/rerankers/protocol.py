@@ -1,0 +1,78 @@
+"""The rerank protocol: score one query against a list of passages, higher is better.
+
+Adding a reranker means writing one file: a class with a ``score`` method and a factory
+registered under a name with its declared options (:mod:`workbench.rerankers.registry`)::
+
+    from workbench.core.options import Option
+    from workbench.rerankers import Reranker, register
+
+    class Overlap(Reranker):
+        kind = "overlap"
+        def __init__(self, lowercase): self.lowercase = lowercase
+        def score(self, query, passages):
+            norm = str.lower if self.lowercase else str
+            words = set(norm(query).split())
+            return np.array([len(words & set(norm(p).split())) for p in passages], float)
+        def config(self): return {"kind": self.kind, "lowercase": self.lowercase}
+
+    @register("overlap", help="word overlap", options=(Option("lowercase", bool, True),))
+    def make_overlap(context, lowercase):
+        return Overlap(lowercase)
+
+``official-bm25+overlap:lowercase=false`` then works as a system. Rerankers that batch across
+queries (neural models) override ``score_pairs``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..core.cache import fingerprint as _fingerprint
+from ..data.collection import Collection
+
+
+class Reranker(ABC):
+    """Base class of every reranker."""
+
+    #: registry name of the reranker kind (``tfidf``, ``cross-encoder``, ...)
+    kind: str = "reranker"
+
+    @abstractmethod
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """Relevance scores of ``passages`` for ``query`` (one float per passage)."""
+
+    def score_pairs(self, queries: Sequence[str], passages: Sequence[str]) -> np.ndarray:
+        """Scores of many (query, passage) pairs; the default groups pairs by query."""
+        scores = np.empty(len(passages), dtype=np.float64)
+        groups: dict[str, list[int]] = {}
+        for position, query in enumerate(queries):
+            groups.setdefault(query, []).append(position)
+        for query, positions in groups.items():
+            scores[positions] = self.score(query, [passages[p] for p in positions])
+        return scores
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the scores (model id, options), recorded in manifests."""
+        return {"kind": self.kind}
+
+    @property
+    def fingerprint(self) -> str:
+        """Key of this reranker's scores in the score cache: changes whenever scores could."""
+        return _fingerprint(self.config())
+
+    @property
+    def pairs_batch_size(self) -> int:
+        """How many pairs to score between progress/cache checkpoints."""
+        return 1024
+
+
+@dataclass
+class RerankContext:
+    """What a reranker factory may need: the collection (for IDF, vocabularies) and settings."""
+
+    collection: Collection | None = None
+    device: str = "cpu"
+    options: dict[str, Any] = field(default_factory=dict)

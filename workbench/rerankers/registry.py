@@ -1,0 +1,49 @@
+"""The reranker registry: built-ins (every module of this package registers its own) and
+plugins from the ``workbench.rerankers`` entry point group.
+
+A spec is ``name``, ``name:<positional>`` or ``name:<positional>,key=value,...`` (the
+positional value is usually the model: ``cross-encoder:/path/to/model,precision=bf16``); its
+options are parsed and validated against the reranker's declaration.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..core.errors import WorkbenchError
+from ..core.registry import Registry
+from .protocol import RerankContext, Reranker
+
+#: rerankers by name; ``REGISTRY.describe()`` is the help of ``workbench rerankers``
+REGISTRY = Registry("reranker", group="workbench.rerankers", package="workbench.rerankers")
+
+
+def register(name: str, *, options=(), help: str = "", **presets: Any) -> Callable:
+    """Decorator: register ``factory(context, **options) -> Reranker`` under ``name``.
+
+    ``options`` declares the options (:class:`~workbench.core.options.Option`); ``presets``
+    override their defaults, which makes a named preset of a factory (``dense-minilm``).
+    """
+    return REGISTRY.register(name, options=options, help=help, **presets)
+
+
+def parse_reranker_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``name`` / ``name:model`` / ``name:model,key=value,...`` into a name and the raw
+    options given (the positional value as ``model``), without looking the name up."""
+    name, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    if rest:
+        for position, part in enumerate(rest.split(",")):
+            key, eq, value = part.partition("=")
+            if eq:
+                options[key.strip()] = value.strip()
+            elif position == 0:
+                options["model"] = part.strip()
+            else:
+                raise WorkbenchError(f"bad reranker option {part!r} in {spec!r}: expected key=value")
+    return name.strip(), options
+
+
+def get_reranker(spec: str, context: RerankContext | None = None, **options: Any) -> Reranker:
+    """Build a registered reranker by spec (``tfidf``, ``cross-encoder:<hub id or path>``, ...);
+    keyword ``options`` override the spec's."""
+    return REGISTRY.build(spec, context or RerankContext(), **options)
