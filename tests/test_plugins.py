@@ -139,3 +139,23 @@ def test_a_broken_plugin_is_one_clear_line(plugin):
         FIRST_STAGES.build("missing-stage", None)
     message = str(caught.value)
     assert "first stage plugin 'missing-stage'" in message and "failed to load" in message and "\n" not in message
+
+
+def test_a_builtin_component_is_one_file(tmp_path, monkeypatch):
+    """A module dropped into a registry's package registers itself: nothing else is edited."""
+    from workbench.core.registry import Registry
+
+    package = tmp_path / "fake_components"
+    package.mkdir()
+    (package / "__init__.py").write_text("from workbench.core.registry import Registry\n"
+                                         "REGISTRY = Registry('widget', group='none', package='fake_components')\n")
+    (package / "spinner.py").write_text(
+        "from workbench.core.options import Option\nfrom . import REGISTRY\n\n"
+        "@REGISTRY.register('spinner', help='spins', options=(Option('speed', int, 1, help='turns'),))\n"
+        "def make_spinner(context, speed):\n    return ('spinner', speed)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    registry: Registry = importlib.import_module("fake_components").REGISTRY
+    assert registry.build("spinner:speed=3", None) == ("spinner", 3)
+    assert registry.names() == ["spinner"]

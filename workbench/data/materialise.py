@@ -202,6 +202,16 @@ class _Plan:
         self.force = force
         self.manifest = _Manifest(target)
         self.summary: dict[str, Any] = {"target_dir": str(target), "files": {}, "warnings": []}
+        self._loaded: dict[int, Any] = {}
+
+    def lazy(self, source: Any):
+        """A function loading ``source`` on first call: a fully materialised target needs no
+        ir_datasets access."""
+        def get():
+            if id(source) not in self._loaded:
+                self._loaded[id(source)] = _load(source)
+            return self._loaded[id(source)]
+        return get
 
     def step(self, rel: str, key_obj: Any, build) -> dict[str, Any]:
         """Produce ``rel`` with ``build(path) -> info`` unless a matching complete copy exists."""
@@ -458,22 +468,18 @@ def materialise(
             raise WorkbenchError(f"{name} run not found", given)
     target.mkdir(parents=True, exist_ok=True)
     plan = _Plan(target, progress, force)
-    summary = plan.summary
+    _materialise_trec(plan, {"dl19": (dl19, dl19_candidates), "dl20": (dl20, dl20_candidates),
+                             "dev-small": (dev, None)}, depth)
+    _materialise_dev600(plan, dev, dev_candidates, depth)
+    _materialise_collection(plan, docs, full_collection, docstore)  # last: it depends on every file above
+    return plan.summary
 
-    # Datasets are loaded lazily: a fully materialised target needs no ir_datasets access.
-    cache: dict[int, Any] = {}
 
-    def lazy(source: Any):
-        def get():
-            if id(source) not in cache:
-                cache[id(source)] = _load(source)
-            return cache[id(source)]
-        return get
-
-    for name, source, candidates in (("dl19", dl19, dl19_candidates), ("dl20", dl20, dl20_candidates),
-                                     ("dev-small", dev, None)):
+def _materialise_trec(plan: _Plan, sources: dict[str, tuple[Any, str | Path | None]], depth: int) -> None:
+    """Topics, qrels and BM25 candidates of each dataset (candidates from a given run or the scoreddocs)."""
+    for name, (source, candidates) in sources.items():
         spec = DATASETS[name]
-        get = lazy(source)
+        get = plan.lazy(source)
         base = {"source": _source_key(source)} if _source_key(source) else None
         plan.step(spec.topics, base and {**base, "kind": "topics"},
                   lambda path, get=get, name=name: _write_topics(plan, get(), name, path))
@@ -483,7 +489,7 @@ def materialise(
             continue
         rel = spec.official_runs["bm25"]
         if candidates is not None:
-            qids = set(read_topics(target / spec.topics)["qid"])
+            qids = set(read_topics(plan.target / spec.topics)["qid"])
             key = base and {**base, "kind": "run", "candidates": sha256_file(candidates), "depth": depth}
             info = plan.step(rel, key, lambda path, c=Path(candidates), q=qids, name=name:
                              _write_given_run(c, q, name, depth, path))
@@ -497,58 +503,61 @@ def materialise(
                       f"top-{depth}; rerank it at depth >= {info.get('max_per_query')}, or pass "
                       f"{name}_candidates with a scored BM25 run")
 
-    # dev600: only from user-supplied candidates (see the module docstring).
+
+def _materialise_dev600(plan: _Plan, dev: Any, dev_candidates: str | Path | None, depth: int) -> None:
+    """dev600: only from user-supplied candidates (see the module docstring)."""
     dev600 = DATASETS["dev600"]
+    summary, target = plan.summary, plan.target
     if dev_candidates is None:
         summary["dev600"] = {"status": "skipped",
                              "reason": "its candidates do not come from ir_datasets; pass dev_candidates "
                                        "(a TREC run over dev-small queries) to write it"}
         plan.warn("dev600 skipped: " + summary["dev600"]["reason"])
-    else:
-        small = DATASETS["dev-small"]
-        dev_key = _source_key(dev) and {"source": _source_key(dev), "candidates": sha256_file(dev_candidates),
-                                        "depth": depth}
-        topics = read_topics(target / small.topics)
-        run_rel = dev600.official_runs["bm25"]
-        run_info = plan.step(run_rel, dev_key and {**dev_key, "kind": "run"},
-                             lambda path: _write_given_run(Path(dev_candidates), set(topics["qid"]),
-                                                           "dev600", depth, path))
-        qids = set(read_run(target / run_rel)["qid"])
+        return
+    small = DATASETS["dev-small"]
+    dev_key = _source_key(dev) and {"source": _source_key(dev), "candidates": sha256_file(dev_candidates),
+                                    "depth": depth}
+    topics = read_topics(target / small.topics)
+    run_rel = dev600.official_runs["bm25"]
+    run_info = plan.step(run_rel, dev_key and {**dev_key, "kind": "run"},
+                         lambda path: _write_given_run(Path(dev_candidates), set(topics["qid"]),
+                                                       "dev600", depth, path))
+    qids = set(read_run(target / run_rel)["qid"])
 
-        def write_dev_topics(path: Path) -> dict[str, Any]:
-            with atomic_write(path) as handle:
-                kept = topics[topics["qid"].isin(qids)]
-                for qid, query in kept.itertuples(index=False):
-                    handle.write(f"{qid}\t{query}\n")
-            return {"queries": int(len(kept))}
+    def write_dev_topics(path: Path) -> dict[str, Any]:
+        with atomic_write(path) as handle:
+            kept = topics[topics["qid"].isin(qids)]
+            for qid, query in kept.itertuples(index=False):
+                handle.write(f"{qid}\t{query}\n")
+        return {"queries": int(len(kept))}
 
-        def write_dev_qrels(path: Path) -> dict[str, Any]:
-            qrels = read_qrels(target / small.qrels)
-            kept = qrels[qrels["qid"].isin(qids)]
-            if kept.empty:
-                raise WorkbenchError("no dev-small judgments for the queries of dev_candidates", dev_candidates)
-            with atomic_write(path) as handle:
-                for qid, docno, label in kept.itertuples(index=False):
-                    handle.write(f"{qid} 0 {docno} {label}\n")
-            return {"judgments": int(len(kept)), "judged_queries": int(kept["qid"].nunique())}
+    def write_dev_qrels(path: Path) -> dict[str, Any]:
+        qrels = read_qrels(target / small.qrels)
+        kept = qrels[qrels["qid"].isin(qids)]
+        if kept.empty:
+            raise WorkbenchError("no dev-small judgments for the queries of dev_candidates", dev_candidates)
+        with atomic_write(path) as handle:
+            for qid, docno, label in kept.itertuples(index=False):
+                handle.write(f"{qid} 0 {docno} {label}\n")
+        return {"judgments": int(len(kept)), "judged_queries": int(kept["qid"].nunique())}
 
-        plan.step(dev600.topics, dev_key and {**dev_key, "kind": "topics"}, write_dev_topics)
-        plan.step(dev600.qrels, dev_key and {**dev_key, "kind": "qrels"}, write_dev_qrels)
-        summary["dev600"] = {"status": "written", "queries": run_info["queries"]}
+    plan.step(dev600.topics, dev_key and {**dev_key, "kind": "topics"}, write_dev_topics)
+    plan.step(dev600.qrels, dev_key and {**dev_key, "kind": "qrels"}, write_dev_qrels)
+    summary["dev600"] = {"status": "written", "queries": run_info["queries"]}
 
-    # collection.tsv last: it depends on every qrels/run file above.
-    docs_get = lazy(docs)
+
+def _materialise_collection(plan: _Plan, docs: Any, full_collection: bool, docstore: bool | None) -> None:
+    """collection.tsv: every passage, or only those the qrels and runs written need."""
+    docs_get = plan.lazy(docs)
     docs_base = {"source": _source_key(docs)} if _source_key(docs) else None
     if full_collection:
-        info = plan.step("collection.tsv", docs_base and {**docs_base, "kind": "full"},
-                         lambda path: _write_full_collection(plan, docs_get(), path))
-    else:
-        needed = _needed_pids(target)
-        key = docs_base and {**docs_base, "kind": "needed",
-                             "pids": _fingerprint(sorted(needed, key=_pid_key))}
-        info = plan.step("collection.tsv", key,
-                         lambda path: _write_needed_collection(plan, docs_get(), needed, docstore, path))
-        if info.get("missing"):
-            plan.warn(f"{info['missing']} needed passages are not in the collection "
-                      f"(e.g. {', '.join(info.get('missing_examples', [])[:5])})")
-    return summary
+        plan.step("collection.tsv", docs_base and {**docs_base, "kind": "full"},
+                  lambda path: _write_full_collection(plan, docs_get(), path))
+        return
+    needed = _needed_pids(plan.target)
+    key = docs_base and {**docs_base, "kind": "needed", "pids": _fingerprint(sorted(needed, key=_pid_key))}
+    info = plan.step("collection.tsv", key,
+                     lambda path: _write_needed_collection(plan, docs_get(), needed, docstore, path))
+    if info.get("missing"):
+        plan.warn(f"{info['missing']} needed passages are not in the collection "
+                  f"(e.g. {', '.join(info.get('missing_examples', [])[:5])})")

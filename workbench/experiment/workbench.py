@@ -53,10 +53,9 @@ class Workbench:
 
     def index(self, dataset: Dataset):
         """The Lucene index of the dataset's collection (built or reused)."""
-        from ..first_stage.bm25 import BM25Config, BM25Mini
+        from ..first_stage.lucene import shared_index
 
-        stage = BM25Mini(self.collection(dataset), BM25Config(threads=self.session.threads), self.session.shared)
-        return stage.lucene_index()
+        return shared_index(self.collection(dataset), self.session.shared, threads=self.session.threads or None)
 
     def reranker(self, spec: str, dataset: Dataset) -> Reranker:
         return self.session.reranker(spec, dataset)

@@ -5,7 +5,6 @@ figures (different term statistics); the runs say so in the leaderboard's candid
 """
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,9 @@ from ..core.options import Option
 from ..data.collection import Collection
 from ..data.trec import sort_run
 from .java import ensure_java
-from .lucene import LuceneIndex, build_index, index_fingerprint
+from .lucene import LuceneIndex, index_fingerprint, shared_index
 from .protocol import FirstStage, StageContext
 from .registry import register
-
-log = logging.getLogger(__name__)
 
 BM25_PRESETS = {"anserini": (0.9, 0.4), "msmarco-tuned": (0.82, 0.68)}
 
@@ -96,13 +93,7 @@ class BM25Mini(FirstStage):
 
     def lucene_index(self) -> LuceneIndex:
         """The collection's Lucene index, built (or found in the cache) once per process."""
-        key = ("lucene-index", index_fingerprint(self.collection))
-        if key not in self.shared:
-            index = build_index(self.collection, threads=self.bm25.threads or None)
-            log.info("Lucene index %s (%s)", index.path,
-                     "built in %.1f s" % index.seconds if index.built else "reused")
-            self.shared[key] = index
-        return self.shared[key]
+        return shared_index(self.collection, self.shared, threads=self.bm25.threads or None)
 
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:
         self.index = self.lucene_index()

@@ -93,3 +93,14 @@ def build_index(collection: Collection, threads: int | None = None, root: Path |
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return LuceneIndex(target, key, built=True, seconds=seconds)
+
+
+def shared_index(collection: Collection, shared: dict, threads: int | None = None) -> LuceneIndex:
+    """The collection's index, built (or found in the cache) once per process: ``shared`` is
+    the process's memo (a :class:`~workbench.first_stage.protocol.StageContext`'s ``shared``)."""
+    key = ("lucene-index", index_fingerprint(collection))
+    if key not in shared:
+        index = build_index(collection, threads=threads)
+        log.info("Lucene index %s (%s)", index.path, "built in %.1f s" % index.seconds if index.built else "reused")
+        shared[key] = index
+    return shared[key]
