@@ -14,7 +14,9 @@ SYSTEMS ?=
 DEPTH ?= 100
 DEVICE ?= cpu
 
-.PHONY: setup eval test bench data index leaderboard report compare clean-runs
+TRAIN_CONFIG ?= configs/minilm-hybrid.toml
+
+.PHONY: setup eval test bench data index leaderboard report compare clean-runs train ablate
 
 setup: $(VENV)/.installed
 
@@ -39,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_rerankers.py
 	$(BIN)/python bench/bench_encoders.py --dtypes float32,bfloat16 --splade-dtypes float32,bfloat16
+	$(BIN)/python bench/bench_training.py
 
 data: setup
 	HF_HUB_OFFLINE=0 $(BIN)/workbench data --target data/msmarco-passage-mini
@@ -52,6 +55,21 @@ report: eval
 
 compare: setup
 	$(BIN)/workbench compare $(A) $(B) --dataset $(firstword $(DATASETS))
+
+# Fine-tune the default ranker (MiniLM body, hybrid loss) on both cross-year folds, then plot.
+train: setup
+	$(BIN)/workbench train --config $(TRAIN_CONFIG)
+
+# Loss ablation: pointwise, pairwise, listwise, LambdaLoss, hybrid (= make train's model), hybrid
+# without the tanh cap, hybrid with cls pooling; on the leaderboard against the pointwise model
+# (Holm-corrected), and the per-slice table in docs/ablation.md. Resumable: re-run to continue.
+ABLATION := pointwise pairwise listwise lambda hybrid-notanh hybrid-cls
+ABLATION_BASELINE := official-bm25+finetuned:ablate-pointwise
+ABLATION_SYSTEMS := $(ABLATION_BASELINE) official-bm25+finetuned:ablate-pairwise official-bm25+finetuned:ablate-listwise official-bm25+finetuned:ablate-lambda official-bm25+finetuned:minilm-hybrid official-bm25+finetuned:ablate-hybrid-notanh official-bm25+finetuned:ablate-hybrid-cls
+ablate: train
+	for name in $(ABLATION); do $(BIN)/workbench train --config configs/ablation/$$name.toml || exit 1; done
+	$(BIN)/workbench eval --datasets "$(DATASETS)" --systems "$(ABLATION_SYSTEMS)" --baseline $(ABLATION_BASELINE) --device $(DEVICE)
+	$(BIN)/workbench ablation --systems "$(ABLATION_SYSTEMS)" --baseline $(ABLATION_BASELINE) --out docs/ablation.md
 
 leaderboard: setup
 	$(BIN)/workbench leaderboard

@@ -12,6 +12,9 @@
     workbench rerankers     list the registered rerankers and their options
     workbench first-stages  list the registered first stages and their options
     workbench data          materialise the data directory from ir_datasets (needs internet)
+    workbench train         fine-tune a ranker from a configuration file, every cross-year fold
+    workbench plot-training one PNG of a training run's curves
+    workbench ablation      systems against one baseline per slice (the loss ablation table)
 
 Every subcommand is a :class:`Command` in :data:`COMMANDS`: its arguments and its handler.
 A :class:`~workbench.core.errors.WorkbenchError` is printed as one line (exit status 2).
@@ -355,6 +358,66 @@ def run_data(args: argparse.Namespace) -> int:
     for message in summary["warnings"]:
         print(f"workbench: warning: {message}", file=sys.stderr)
     print(f"data directory ready: {summary['target_dir']} (use --data-dir or {DATA_ENV}={summary['target_dir']})")
+    return 0
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
+    parser.add_argument("--config", required=True, help="training configuration (TOML or YAML), e.g. configs/minilm-hybrid.toml")
+    parser.add_argument("--folds", default=None, help="only these folds (default: the configuration's)")
+    parser.add_argument("--out", default=None, help="models directory (default: $WORKBENCH_MODELS or ./models)")
+    parser.add_argument("--quiet", action="store_true")
+
+
+@command("train", "fine-tune a ranker on every cross-year fold of a configuration (resumable)", _train_arguments)
+def run_train(args: argparse.Namespace) -> int:
+    from .train.config import TrainConfig
+    from .train.run import train_config
+
+    config = TrainConfig.from_file(args.config)
+    result = train_config(config, args.data_dir, args.out, _split(args.folds) if args.folds else None,
+                          progress=not args.quiet)
+    for fold in result["folds"]:
+        print(f"{fold['fold']}\tbest epoch {fold['best_epoch']}\tval ndcg@10 {fold['best_val_ndcg@10']:.4f}\t"
+              f"{fold['seconds']} s\t{fold['pairs_per_s']} pairs/s")
+    print(f"models: {result['dir']} (use finetuned:{config.name})")
+    return 0
+
+
+def _plot_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a trained configuration's directory (models/<name>) or one fold's")
+    parser.add_argument("--out", default=None, help="PNG to write (default: <run_dir>/training.png)")
+
+
+@command("plot-training", "one PNG of a training run's curves (loss, validation, learning rates, drift)",
+         _plot_training_arguments)
+def run_plot_training(args: argparse.Namespace) -> int:
+    from .train.plot import plot_training
+
+    print(plot_training(args.run_dir, args.out))
+    return 0
+
+
+def _ablation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--leaderboard", default="runs/leaderboard.csv")
+    parser.add_argument("--systems", required=True, help="the systems compared, the baseline among them")
+    parser.add_argument("--baseline", required=True, help="the system every other one was tested against")
+    parser.add_argument("--out", default=None, help="also write the table as Markdown here")
+
+
+@command("ablation", "per-slice table of systems against one baseline (deltas, Holm-corrected significance)",
+         _ablation_arguments)
+def run_ablation(args: argparse.Namespace) -> int:
+    from .core.files import atomic_write
+    from .report.ablation import ablation_markdown, ablation_table
+    from .report.leaderboard import read_leaderboard
+
+    table = ablation_table(read_leaderboard(args.leaderboard), _split(args.systems), args.baseline)
+    text = ablation_markdown(table, args.baseline)
+    print(text)
+    if args.out:
+        with atomic_write(args.out) as handle:
+            handle.write(text)
     return 0
 
 

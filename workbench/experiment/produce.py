@@ -12,9 +12,11 @@ from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
 from ..data.collection import Collection
 from ..data.datasets import Dataset, get_dataset
+from ..data.leakage import check_no_leakage
 from ..first_stage.protocol import FirstStage, StageContext
 from ..first_stage.registry import get_first_stage
 from ..rerankers.protocol import RerankContext, Reranker
+from ..rerankers.registry import REGISTRY as RERANKERS
 from ..rerankers.registry import get_reranker
 from .store import DEFAULT_RUNS_DIR, RunStore, StoredRun
 from .systems import System, parse_system
@@ -59,7 +61,8 @@ class Session:
         self.shared: dict[Any, Any] = {}
         self._datasets: dict[str, Dataset] = {}
         self._collection: Collection | None = None
-        self._rerankers: dict[str, Reranker] = {}
+        self._rerankers: dict[tuple[str, str | None], Reranker] = {}
+        self._leakage_checked: set[tuple[str, str]] = set()
         self._stages: dict[tuple[str, str], FirstStage] = {}
         self._topics_sha256: dict[Path, str] = {}
         self._score_cache = None
@@ -80,11 +83,25 @@ class Session:
         return self._topics_sha256[dataset.topics_path]
 
     def reranker(self, spec: str, dataset: Dataset) -> Reranker:
-        """The reranker ``spec`` names, built once per process (a learned first stage shares it)."""
-        if spec not in self._rerankers:
-            context = RerankContext(collection=self.collection(dataset), device=self.device)
-            self._rerankers[spec] = get_reranker(spec, context)
-        return self._rerankers[spec]
+        """The reranker ``spec`` names, built once per process (a learned first stage shares it);
+        one built for a single dataset (a fold model) is kept per dataset. A model trained here is
+        checked against the dataset's queries before it is used on them (the leakage guard)."""
+        if (spec, dataset.name) not in self._leakage_checked:
+            # a model trained here, named by path: checked before it is even loaded
+            _, values = RERANKERS.parse(spec)
+            model = values.get("model")
+            if isinstance(model, str) and Path(model).expanduser().is_dir():
+                check_no_leakage(Path(model).expanduser(), dataset)
+        reranker = self._rerankers.get((spec, dataset.name)) or self._rerankers.get((spec, None))
+        if reranker is None:
+            context = RerankContext(collection=self.collection(dataset), dataset=dataset, device=self.device)
+            reranker = get_reranker(spec, context)
+            self._rerankers[(spec, dataset.name if reranker.per_dataset else None)] = reranker
+        directory = getattr(reranker, "directory", None)
+        if directory is not None and (spec, dataset.name) not in self._leakage_checked:
+            check_no_leakage(directory, dataset)
+            self._leakage_checked.add((spec, dataset.name))
+        return reranker
 
     def first_stage(self, spec: str, dataset: Dataset) -> FirstStage:
         """The first stage ``spec`` names, for ``dataset`` (built once per process and dataset)."""

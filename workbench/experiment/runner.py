@@ -78,6 +78,7 @@ def leaderboard_row(session: Session, result: SystemResult, metrics: list[str],
     row.update(sliced)  # baseline, deltas, p-values, markers, wins/ties/losses, CIs
     row.update({
         "candidates": manifest.get("candidates", ""),
+        "comparability": manifest.get("comparability", ""),
         "wall_time_s": round(wall, 3),
         "queries_per_s": round(queries / wall, 2) if wall > 0 else None,
         "pairs_scored": manifest.get("pairs_scored", 0),

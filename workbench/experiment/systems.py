@@ -169,6 +169,8 @@ class RerankedSystem(System):
                    "model_load_s": round(config.inputs["model_load_s"], 3), "pairs": stats.pairs,
                    "pairs_scored": stats.scored, "cache_hits": stats.cache_hits, "cache_misses": stats.scored,
                    "rerank_s": round(stats.seconds, 3)}
+        if reranker.comparability:
+            details["comparability"] = reranker.comparability
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,
                         {"reranker_config": reranker.config()})
 

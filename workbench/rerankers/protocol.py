@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core.cache import fingerprint as _fingerprint
 from ..data.collection import Collection
+from ..data.datasets import Dataset
 
 
 class Reranker(ABC):
@@ -39,6 +40,10 @@ class Reranker(ABC):
 
     #: registry name of the reranker kind (``tfidf``, ``cross-encoder``, ...)
     kind: str = "reranker"
+    #: True when the reranker was built for one dataset (a fold model): not shared across datasets
+    per_dataset: bool = False
+    #: what the leaderboard's comparability column says about its numbers ("" when nothing to add)
+    comparability: str = ""
 
     @abstractmethod
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
@@ -71,8 +76,10 @@ class Reranker(ABC):
 
 @dataclass
 class RerankContext:
-    """What a reranker factory may need: the collection (for IDF, vocabularies) and settings."""
+    """What a reranker factory may need: the collection (for IDF, vocabularies), the dataset it
+    will rerank (a fine-tuned model picks the fold that never saw it) and settings."""
 
     collection: Collection | None = None
+    dataset: Dataset | None = None
     device: str = "cpu"
     options: dict[str, Any] = field(default_factory=dict)

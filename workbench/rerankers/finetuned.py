@@ -1,0 +1,98 @@
+"""Rankers fine-tuned here, by name: ``finetuned:<name>`` picks, per dataset, the fold model that
+never saw that dataset's queries (``<models>/<name>/<dataset>/model``, trained by
+``workbench train``), checks the leakage record, and scores with the matching reranker:
+a ``cls`` checkpoint through ``cross-encoder``, a ``masked_mean`` one through its own head, a T5
+one through ``monot5``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import WorkbenchError
+from ..core.options import Option
+from ..data.leakage import check_no_leakage
+from ..models.batching import to_device
+from ..models.devices import resolve_device
+from ..models.identity import model_identity
+from ..models.ranker import load_encoder_ranker, models_root, pair_features, read_ranker_meta
+from .neural import PairReranker
+from .protocol import RerankContext, Reranker
+from .registry import register
+
+CROSS_YEAR = ("fine-tuned on TREC DL judgments of the other year + dev600 (cross-year fold): not comparable "
+              "with models trained on MS MARCO train")
+
+
+class EncoderRankerReranker(PairReranker):
+    """Scores pairs with a saved :class:`~workbench.models.ranker.EncoderRanker` (masked-mean head)."""
+
+    kind = "finetuned-encoder"
+
+    def __init__(self, directory: str | Path, device: str | None = None, batch_size: int = 32):
+        from transformers import AutoTokenizer
+
+        self.directory = Path(directory)
+        self.meta = read_ranker_meta(self.directory) or {}
+        self.device = resolve_device(device)
+        self.model = load_encoder_ranker(self.directory).to(self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
+        self.max_length = int(self.meta.get("max_length", 256))
+        self.batch_size = batch_size
+        self.pad_values = {"input_ids": self.tokenizer.pad_token_id or 0, "token_type_ids": 0}
+        # the head's safetensors file is among the hashed model files
+        self.identity = model_identity(str(self.directory), self.directory)
+
+    def _features(self, queries: list[str], passages: list[str]) -> dict[str, list[list[int]]]:
+        return pair_features(self.tokenizer, queries, passages, self.max_length, encoder_decoder=False)
+
+    def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(**to_device(arrays, self.device)).double().cpu().numpy()
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.identity, "pooling": self.meta.get("pooling"), "max_length": self.max_length}
+
+
+def load_finetuned(directory: Path, device: str | None, batch_size: int | None) -> Reranker:
+    """The reranker for a saved fold model, by the kind its ``ranker.json`` records."""
+    meta = read_ranker_meta(directory)
+    if meta is None:
+        raise WorkbenchError("not a model trained by workbench (no ranker.json)", directory)
+    if meta["kind"] == "cross-encoder":
+        from .cross_encoder import CrossEncoderReranker
+
+        return CrossEncoderReranker(str(directory), batch_size=batch_size, device=device, backend="torch",
+                                    max_length=meta.get("max_length"))
+    if meta["kind"] == "monot5":
+        from .monot5 import MonoT5Reranker
+
+        return MonoT5Reranker(str(directory), batch_size=batch_size, device=device, true_id=meta["true_id"],
+                              max_length=meta.get("max_length"))
+    return EncoderRankerReranker(directory, device=device, batch_size=batch_size or 32)
+
+
+@register("finetuned", help="a ranker fine-tuned here (workbench train), the fold model that never saw the "
+          "dataset's queries", options=(
+              Option("name", str, None, positional=True, help="the training configuration's name"),
+              Option("root", str, None, help="models directory (default: $WORKBENCH_MODELS or ./models)"),
+              Option("device", str, None, help="auto, cpu, cuda (default: the experiment's)"),
+              Option("batch_size", int, None, minimum=1, help="pairs per batch")))
+def make_finetuned(context: RerankContext, *, name: str | None, root: str | None, device: str | None,
+                   batch_size: int | None) -> Reranker:
+    if not name:
+        raise WorkbenchError("finetuned:<name> needs the name of a trained configuration (see `workbench train`)")
+    if context.dataset is None:
+        raise WorkbenchError("finetuned:<name> picks the fold model of the dataset it reranks: it needs a dataset")
+    directory = Path(root or models_root()) / name / context.dataset.name / "model"
+    if not directory.is_dir():
+        raise WorkbenchError(f"no fold model of {name!r} for {context.dataset.name} (train it: workbench train "
+                             f"--config configs/<file>)", directory)
+    check_no_leakage(directory, context.dataset)
+    reranker = load_finetuned(directory, device or context.device, batch_size)
+    reranker.per_dataset = True
+    reranker.comparability = CROSS_YEAR
+    return reranker

@@ -1,0 +1,52 @@
+"""Training a configuration: every fold into ``<models>/<name>/<fold>/``, a model card, the plot.
+
+``<models>`` is ``$WORKBENCH_MODELS`` or ``./models``; ``finetuned:<name>`` finds the fold model
+that never saw a dataset's queries there.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.files import atomic_write
+from ..models.ranker import models_root
+from .config import TrainConfig
+from .data import fold_lists
+from .plot import plot_training
+from .trainer import Trainer
+
+def model_card(config: TrainConfig, results: list[dict[str, Any]]) -> str:
+    lines = [f"# {config.name}", "",
+             f"- backbone: `{config.backbone}` ({config.architecture}, pooling `{config.pooling}`)",
+             f"- loss: `{config.loss}` {json.dumps(config.loss_options) if config.loss_options else ''}",
+             "- data: cross-year folds. Each fold model was trained on the TREC DL judgments of the *other* year "
+             "(official BM25 top-100, NIST grades) plus dev600 (BM25 top-20, one relevant passage), and is "
+             "evaluated on its own year only. NOT comparable with models trained on MS MARCO train.",
+             f"- optimiser: AdamW (beta2 {config.beta2}), lr embeddings/encoder/head {config.lr_embeddings}/"
+             f"{config.lr_encoder}/{config.lr_head}, warmup {config.warmup}, clip {config.clip}, "
+             f"{config.epochs} epochs max, early stopping after {config.patience}", "",
+             "| fold (evaluated on) | best epoch | val NDCG@10 | epochs run | seconds | pairs/s |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['fold']} | {r['best_epoch']} | {r['best_val_ndcg@10']:.4f} | {r['epochs_run']} | "
+                     f"{r['seconds']} | {r['pairs_per_s']} |")
+    lines += ["", "Use: `official-bm25+finetuned:" + config.name + "` (each dataset gets the fold that never saw it)."]
+    return "\n".join(lines) + "\n"
+
+
+def train_config(config: TrainConfig, data_dir: str | Path | None = None, out_root: str | Path | None = None,
+                 folds: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train every fold of ``config``; returns the per-fold summaries."""
+    root = Path(out_root or models_root()) / config.name
+    results = []
+    for fold_name in folds or config.folds:
+        fold = fold_lists(fold_name, data_dir, validation=config.validation, seed=config.seed,
+                          sources=tuple(config.sources) if config.sources else None, limit=config.limit_queries)
+        result = Trainer(config, fold, root / fold_name, progress=progress).train()
+        results.append(result)
+    with atomic_write(root / "README.md") as handle:
+        handle.write(model_card(config, results))
+    with atomic_write(root / "summary.json") as handle:
+        json.dump(results, handle, indent=1)
+    plot_training(root)
+    return {"dir": str(root), "folds": results}
