@@ -57,13 +57,27 @@ def resolve_backbone(backbone: str) -> Path:
     return resolve_model_dir(backbone, "backbone", download=False)
 
 
-def build_model(config: TrainConfig, directory: Path, tokenizer: Any) -> torch.nn.Module:
-    if config.architecture == "encoder-decoder":
-        ids = tokenizer.encode(config.true_token, add_special_tokens=False)
-        if len(ids) != 1:
-            raise WorkbenchError(f"true_token {config.true_token!r} is not one token for this tokenizer")
-        return EncoderDecoderRanker(directory, ids[0])
+def _encoder_decoder(config: TrainConfig, directory: Path, tokenizer: Any) -> torch.nn.Module:
+    ids = tokenizer.encode(config.true_token, add_special_tokens=False)
+    if len(ids) != 1:
+        raise WorkbenchError(f"true_token {config.true_token!r} is not one token for this tokenizer")
+    return EncoderDecoderRanker(directory, ids[0])
+
+
+def _encoder(config: TrainConfig, directory: Path, tokenizer: Any) -> torch.nn.Module:
     return EncoderRanker(directory, pooling=config.pooling, dropout=config.dropout)
+
+
+#: the rankers a configuration's ``architecture`` can name
+ARCHITECTURES: dict[str, Callable[[TrainConfig, Path, Any], torch.nn.Module]] = {
+    "encoder": _encoder,
+    "encoder-decoder": _encoder_decoder,
+}
+
+
+def build_model(config: TrainConfig, directory: Path, tokenizer: Any) -> torch.nn.Module:
+    """The ranker of ``config.architecture`` on the backbone in ``directory``."""
+    return ARCHITECTURES[config.architecture](config, directory, tokenizer)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
