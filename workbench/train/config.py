@@ -105,5 +105,6 @@ class TrainConfig:
 
     def key(self) -> str:
         """What a resumed run must agree with (everything but bookkeeping)."""
-        values = {k: v for k, v in self.to_dict().items() if k not in ("checkpoint_every", "threads", "folds")}
+        values = {k: v for k, v in self.to_dict().items()
+                  if k not in ("name", "checkpoint_every", "threads", "folds")}
         return json.dumps(values, sort_keys=True, default=str)

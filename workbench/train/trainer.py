@@ -157,7 +157,8 @@ class Trainer:
         self.train_encoded = [self._encode(lst) for lst in fold.train]
         self.validation_encoded = [self._encode(lst) for lst in fold.validation]
         self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_ndcg": -1.0, "best_epoch": None,
-                      "stale_epochs": 0, "stopped_early": False, "done": False}
+                      "stale_epochs": 0, "stopped_early": False, "done": False, "train_seconds": 0.0,
+                      "pairs_seen": 0}
 
     # ------------------------------------------------------------------ data
 
@@ -333,7 +334,6 @@ class Trainer:
         (self.out / "train-config.json").write_text(json.dumps(self.config.to_dict(), indent=1), encoding="utf-8")
         steps_this_call = 0
         started = time.perf_counter()
-        pairs_seen = 0
         bar = tqdm(total=self.total_steps, initial=self.state["global_step"], desc=f"train {self.fold.name}",
                    unit="step", disable=not self.progress)
         try:
@@ -357,7 +357,10 @@ class Trainer:
                     self.state["step_in_epoch"] = position + 1
                     self.state["global_step"] += 1
                     steps_this_call += 1
-                    pairs_seen += int(mask.sum())
+                    self.state["pairs_seen"] += int(mask.sum())
+                    now = time.perf_counter()
+                    self.state["train_seconds"] += now - started
+                    started = now
                     row = {"step": self.state["global_step"], "epoch": epoch, "loss": float(loss.detach()),
                            **{f"loss_{k}": float(v.detach()) for k, v in parts.items()}, "grad_norm": grad_norm,
                            **{f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups}}
@@ -366,17 +369,20 @@ class Trainer:
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
                     if self.state["global_step"] % self.config.checkpoint_every == 0:
                         self.save_checkpoint()
-                self._end_epoch(epoch)
+                self._end_epoch(epoch, started)
+                started = time.perf_counter()
         finally:
             bar.close()
-        seconds = time.perf_counter() - started
+        # totals over every call that trained this fold (an interrupted run's time counts too)
+        seconds, pairs_seen = self.state["train_seconds"], self.state["pairs_seen"]
         return {"fold": self.fold.name, "epochs_run": self.state["epoch"], "best_epoch": self.state["best_epoch"],
                 "best_val_ndcg@10": self.state["best_ndcg"], "stopped_early": self.state["stopped_early"],
                 "seconds": round(seconds, 1), "pairs_per_s": round(pairs_seen / seconds, 2) if seconds else None,
                 "resumed": resumed}
 
-    def _end_epoch(self, epoch: int) -> None:
+    def _end_epoch(self, epoch: int, started: float) -> None:
         metrics = self.validate()
+        self.state["train_seconds"] += time.perf_counter() - started  # validation counts as training time
         row = {"epoch": epoch, "step": self.state["global_step"], **metrics,
                **{f"drift_{k}": v for k, v in self.drift().items()},
                **{f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups}}
