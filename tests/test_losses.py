@@ -16,6 +16,23 @@ Y = torch.tensor([[2.0, 0.0, 1.0]])
 M = torch.ones_like(S, dtype=torch.bool)
 
 
+class Stub(torch.nn.Module):
+    """Stands in for a CrossEncoder in sentence-transformers' losses: returns preset scores in pair order."""
+
+    num_labels = 1
+    device = torch.device("cpu")
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = scores
+
+    def preprocess(self, pairs, **kwargs):
+        return {}
+
+    def forward(self, tokens):
+        return {"scores": self.scores}
+
+
 def softplus(x: float) -> float:
     return math.log1p(math.exp(x))
 
@@ -88,22 +105,6 @@ def test_hybrid_combines_top_pairs_and_listwise():
 def test_lambda_loss_matches_sentence_transformers():
     st_losses = pytest.importorskip("sentence_transformers.cross_encoder.losses")
 
-    class Stub(torch.nn.Module):
-        """Stands in for a CrossEncoder: returns preset scores in pair order."""
-
-        num_labels = 1
-        device = torch.device("cpu")
-
-        def __init__(self, scores):
-            super().__init__()
-            self.scores = scores
-
-        def preprocess(self, pairs, **kwargs):
-            return {"n": len(pairs)}
-
-        def forward(self, tokens):
-            return {"scores": self.scores}
-
     generator = torch.Generator().manual_seed(0)
     lists = [torch.randn(5, generator=generator), torch.randn(3, generator=generator)]
     grades = [torch.tensor([3.0, 0.0, 1.0, 2.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])]
@@ -130,20 +131,6 @@ def test_losses_have_gradients():
 
 def test_listnet_matches_sentence_transformers():
     st_losses = pytest.importorskip("sentence_transformers.cross_encoder.losses")
-
-    class Stub(torch.nn.Module):
-        num_labels = 1
-        device = torch.device("cpu")
-
-        def __init__(self, scores):
-            super().__init__()
-            self.scores = scores
-
-        def preprocess(self, pairs, **kwargs):
-            return {}
-
-        def forward(self, tokens):
-            return {"scores": self.scores}
 
     s1, s2 = torch.tensor([0.3, -1.0, 2.0, 0.5]), torch.tensor([1.0, 0.0])
     y1, y2 = torch.tensor([1.0, 0.0, 3.0, 0.0]), torch.tensor([0.0, 1.0])

@@ -203,3 +203,24 @@ def test_smoke_configuration_and_the_leakage_guard(data_dir, tmp_path, monkeypat
         bench.produce(f"official-bm25+cross-encoder:{fold_model}", "dl20")
     with pytest.raises(WorkbenchError, match="no fold model of 'smoke' for dl20"):
         bench.produce("official-bm25+finetuned:smoke", "dl20")
+
+
+def test_msmarco_train_lists_from_ir_datasets_records(tmp_path):
+    """Lists from MS MARCO train records (ir_datasets' query and qrel tuples) and a BM25 run."""
+    from collections import namedtuple
+
+    from workbench.data.collection import Collection
+    from workbench.train.data import msmarco_train_lists
+
+    Query = namedtuple("Query", "query_id text")
+    Qrel = namedtuple("Qrel", "query_id doc_id relevance iteration")
+    (tmp_path / "c.tsv").write_text("1\tparis is the capital\n2\teggs boil\n3\trivers flow\n4\tlyon is a city\n")
+    run = tmp_path / "train.trec"
+    run.write_text("q1 Q0 2 1 9.0 bm25\nq1 Q0 4 2 8.0 bm25\nq2 Q0 3 1 5.0 bm25\nq3 Q0 1 1 5.0 bm25\n")
+    lists = msmarco_train_lists([Query("q1", "capital of france"), Query("q2", "how do rivers flow")],
+                                [Qrel("q1", "1", 1, "0"), Qrel("q2", "3", 1, "0")], run,
+                                Collection(tmp_path / "c.tsv"), depth=2)
+    assert [(lst.qid, lst.docnos, lst.labels.tolist()) for lst in lists] == [
+        ("q1", ["2", "4", "1"], [0.0, 0.0, 1.0]),  # the relevant passage BM25 missed is added
+        ("q2", ["3"], [1.0])]                        # q3 has no query text: skipped
+    assert lists[0].passages[2] == "paris is the capital"
