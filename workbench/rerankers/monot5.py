@@ -24,12 +24,13 @@ from ..models.devices import configure_threads, resolve_device
 from ..models.hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import model_identity
 from ..models.precision import autocast, check_allowed, check_precision, precision_option
+from ..models.ranker import MONOT5_TEMPLATE, pair_features
 from .neural import PairReranker
 from .protocol import RerankContext
 from .registry import register
 
 DEFAULT_MODEL = "castorini/monot5-base-msmarco"
-TEMPLATE = "Query: {query} Document: {passage} Relevant:"
+TEMPLATE = MONOT5_TEMPLATE  # the trained encoder-decoder rankers use the same input
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 CHECKPOINT_PAIRS = {"cpu": 256, "cuda": 1024}
@@ -94,10 +95,7 @@ class MonoT5Reranker(PairReranker):
         self.pad_values = {"input_ids": self.tokenizer.pad_token_id or 0}
 
     def _features(self, queries: list[str], passages: list[str]) -> dict[str, list[list[int]]]:
-        texts = [TEMPLATE.format(query=q, passage=p) for q, p in zip(queries, passages)]
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False,
-                                 return_attention_mask=False)
-        return {"input_ids": encoded["input_ids"]}
+        return pair_features(self.tokenizer, queries, passages, self.max_length, encoder_decoder=True)
 
     def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """log P(true) from a log-softmax over the false/true logits of the first decoding step."""

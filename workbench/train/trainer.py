@@ -33,6 +33,7 @@ import torch
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
+from ..data.datasets import DATASETS
 from ..data.leakage import write_training_queries
 from ..evaluation.metrics import evaluate_run
 from ..models.batching import length_sorted_batches, pad_batch, to_device
@@ -44,7 +45,6 @@ from .data import Fold, RankingList
 from .losses import LOSSES
 
 GROUPS = ("embeddings", "encoder", "head")
-RELEVANCE_LEVELS = {"dl19": 2, "dl20": 2}  # binary metrics on TREC DL count grade >= 2; others >= 1
 
 
 def resolve_backbone(backbone: str) -> Path:
@@ -195,17 +195,16 @@ class Trainer:
             for name, rows in item.features.items():
                 features.setdefault(name, []).extend(rows[i] for i in chosen)
         flat = self._score_pairs(features)
+        rows = torch.cat([torch.full((len(p),), row, dtype=torch.long) for row, p in enumerate(picks)])
+        columns = torch.cat([torch.arange(len(p)) for p in picks])
         width = max(len(p) for p in picks)
-        scores = torch.zeros((len(encoded), width), device=self.device)
+        # one scatter keeps the autograd graph from the pair scores to the [B, L] matrix
+        scores = torch.zeros((len(encoded), width), device=self.device).index_put((rows, columns), flat)
         labels = torch.zeros((len(encoded), width), device=self.device)
+        labels[rows, columns] = torch.as_tensor(np.concatenate([item.labels[p] for item, p in zip(encoded, picks)]),
+                                                device=self.device)
         mask = torch.zeros((len(encoded), width), dtype=torch.bool, device=self.device)
-        start = 0
-        for row, (item, chosen) in enumerate(zip(encoded, picks)):
-            scores = scores.index_put((torch.tensor([row] * len(chosen)), torch.arange(len(chosen))),
-                                      flat[start:start + len(chosen)])
-            labels[row, :len(chosen)] = torch.as_tensor(item.labels[chosen], device=self.device)
-            mask[row, :len(chosen)] = True
-            start += len(chosen)
+        mask[rows, columns] = True
         return scores, labels, mask
 
     def _loss(self, scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -432,7 +431,7 @@ def validation_metrics(lists: list[RankingList], scored: list[np.ndarray]) -> di
                               if g > 0], columns=["qid", "docno", "label"])
         if qrels.empty:
             continue
-        evaluation = evaluate_run(run, qrels, RELEVANCE_LEVELS.get(source, 1), ["mrr@10", "ndcg@5", "ndcg@10"])
+        evaluation = evaluate_run(run, qrels, DATASETS[source].relevance_level if source in DATASETS else 1, ["mrr@10", "ndcg@5", "ndcg@10"])
         n = evaluation.n_queries
         for metric, value in evaluation.means.items():
             totals[metric] = totals.get(metric, 0.0) + value * n
