@@ -63,7 +63,7 @@ train: setup
 # Loss ablation: pointwise, pairwise, listwise, LambdaLoss, hybrid, hybrid without the tanh cap,
 # hybrid with cls pooling, all at one budget smaller than make train's (configs/ablation/); on the
 # leaderboard against the pointwise model (Holm-corrected), and the per-slice table in
-# docs/ablation.md. Resumable: re-run to continue. About 90 minutes of training on 2 CPU cores.
+# docs/ablation.md. Resumable: re-run to continue. About 80 minutes of training on 2 CPU cores.
 ABLATION ?= pointwise pairwise listwise lambda hybrid hybrid-notanh hybrid-cls
 ABLATION_BASELINE = official-bm25+finetuned:ablate-pointwise
 ABLATION_SYSTEMS = $(foreach name,$(ABLATION),official-bm25+finetuned:ablate-$(name))
