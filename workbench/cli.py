@@ -33,6 +33,13 @@ from typing import Callable
 from .core.errors import WorkbenchError
 
 
+def _systems(value: str) -> list[str]:
+    """A ``--systems`` value: commas inside a system's option list stay with it (see split_systems)."""
+    from .experiment.systems import split_systems
+
+    return split_systems(value)
+
+
 def _split(value: str) -> list[str]:
     return [item for item in (part.strip() for part in value.replace(",", " ").split()) if item]
 
@@ -116,7 +123,8 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
     parser.add_argument("--datasets", default="dl19,dl20", help="comma-separated dataset names")
-    parser.add_argument("--systems", default=None, help="comma-separated systems (default: the standard set)")
+    parser.add_argument("--systems", default=None, help="systems separated by commas or spaces; a system's own option list keeps its commas "
+                        "(bm25-mini:k1=0.82,b=0.68), [brackets] keep anything together (default: the standard set)")
     _add_run_settings(parser)
     parser.add_argument("--leaderboard", default=None, help="leaderboard CSV (default: <runs-dir>/leaderboard.csv)")
     parser.add_argument("--baseline", default=None,
@@ -130,7 +138,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .experiment import DEFAULT_SYSTEMS
     from .report.leaderboard import read_leaderboard
 
-    systems = _split(args.systems) if args.systems else DEFAULT_SYSTEMS
+    systems = _systems(args.systems) if args.systems else DEFAULT_SYSTEMS
     datasets = _split(args.datasets)
     bench = _workbench(args)
     bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types)
@@ -264,7 +272,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.datasets and not board.empty:
         board = board[board["dataset"].isin(_split(args.datasets))]
     if args.systems and not board.empty:
-        board = board[board["system"].isin(_split(args.systems))]
+        board = board[board["system"].isin(_systems(args.systems))]
     for kind, path in write_report(board, args.out).items():
         print(f"{kind}\t{path}")
     return 0
@@ -412,7 +420,7 @@ def run_ablation(args: argparse.Namespace) -> int:
     from .report.ablation import ablation_markdown, ablation_table
     from .report.leaderboard import read_leaderboard
 
-    table = ablation_table(read_leaderboard(args.leaderboard), _split(args.systems), args.baseline)
+    table = ablation_table(read_leaderboard(args.leaderboard), _systems(args.systems), args.baseline)
     text = ablation_markdown(table, args.baseline)
     print(text)
     if args.out:

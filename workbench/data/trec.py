@@ -72,12 +72,16 @@ def read_run(path: str | Path) -> pd.DataFrame:
 
 
 def sort_run(run: pd.DataFrame) -> pd.DataFrame:
-    """Order a run deterministically (qid, score descending, docno) and assign ranks 1..n per query."""
+    """Order a run as trec_eval ranks it and assign ranks 1..n per query.
+
+    trec_eval orders a query's documents by score descending and breaks ties by docno
+    *descending* (its ``qsort`` comparator); the written rank column, candidate depth cuts
+    and every metric follow the same order, so tied scores evaluate as in trec_eval."""
     run = run[["qid", "docno", "score"]].copy()
     run["qid"] = run["qid"].astype(str).astype(object)
     run["docno"] = run["docno"].astype(str).astype(object)
     run["score"] = run["score"].astype(float)
-    run = run.sort_values(["qid", "score", "docno"], ascending=[True, False, True], kind="mergesort")
+    run = run.sort_values(["qid", "score", "docno"], ascending=[True, False, False], kind="mergesort")
     run["rank"] = run.groupby("qid", sort=False).cumcount() + 1
     return run.reset_index(drop=True)
 

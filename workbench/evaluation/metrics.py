@@ -53,10 +53,22 @@ def to_ranx_qrels(qrels: pd.DataFrame):
     return Qrels.from_df(frame, q_id_col="qid", doc_id_col="docno", score_col="label")
 
 
-def to_ranx_run(run: pd.DataFrame, name: str = "run"):
+def to_ranx_run(run: pd.DataFrame, name: str = "run", trec_eval_order: bool = True):
+    """A ranx Run ranking each query's documents exactly as trec_eval does (with
+    ``trec_eval_order=False``: the run's own scores, for score-based fusion).
+
+    ranx leaves the order of tied scores to its sort; trec_eval breaks ties by docno
+    descending. The run is ordered the trec_eval way (:func:`~workbench.data.trec.sort_run`)
+    and each document's score replaced by a strictly decreasing one (minus its rank), so
+    ranx sees no ties and computes trec_eval's numbers."""
     from ranx import Run
 
-    frame = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
+    from ..data.trec import sort_run
+
+    ordered = sort_run(run)
+    scores = -ordered["rank"].astype(float) if trec_eval_order else ordered["score"].astype(float)
+    frame = pd.DataFrame({"qid": ordered["qid"].astype(object), "docno": ordered["docno"].astype(object),
+                          "score": scores})
     ranx_run = Run.from_df(frame, q_id_col="qid", doc_id_col="docno", score_col="score")
     ranx_run.name = name
     return ranx_run

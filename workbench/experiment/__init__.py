@@ -6,10 +6,10 @@ from .produce import DEFAULT_RERANK_DEPTH, Session, produce
 from .runner import SystemResult, run_experiment, run_system
 from .store import RunStore, StoredRun
 from .systems import (FUSION_METHODS, FirstStageSystem, FusedSystem, RerankedSystem, System, default_baseline,
-                      parse_system, split_fusion, split_reranker)
+                      parse_system, split_fusion, split_reranker, split_systems)
 from .workbench import Workbench
 
 __all__ = ["DEFAULT_DATASETS", "DEFAULT_RERANK_DEPTH", "DEFAULT_SYSTEMS", "FOUNDATION_SYSTEMS", "FUSION_METHODS",
            "FirstStageSystem", "FusedSystem", "NEURAL_SYSTEMS", "RerankedSystem", "RunStore", "Session",
            "StoredRun", "System", "SystemResult", "Workbench", "default_baseline", "parse_system", "produce",
-           "run_experiment", "run_system", "split_fusion", "split_reranker"]
+           "run_experiment", "run_system", "split_fusion", "split_reranker", "split_systems"]

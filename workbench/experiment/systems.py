@@ -17,6 +17,7 @@ and writes the manifest.
 """
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -209,7 +210,8 @@ class FusedSystem(System):
         stored = config.inputs["stored"]
         fuse_method, norm = FUSION_METHODS[self.method]
         common = set.intersection(*(set(c.run["qid"]) for c in stored))
-        runs = [to_ranx_run(sort_run(c.run[c.run["qid"].isin(common)]), name=part.name)
+        # RRF reads ranks: ties ranked as trec_eval ranks them; CombSUM/CombMNZ read scores
+        runs = [to_ranx_run(c.run[c.run["qid"].isin(common)], name=part.name, trec_eval_order=norm is None)
                 for c, part in zip(stored, self.components)]
         fused = fuse(runs, norm=norm, method=fuse_method).to_dataframe()
         run = sort_run(fused.rename(columns={"q_id": "qid", "doc_id": "docno"}))
@@ -275,3 +277,47 @@ def parse_system(name: str | System) -> System:
 def default_baseline(system: str) -> str | None:
     """The default baseline of a system name (see :attr:`System.default_baseline`)."""
     return parse_system(system).default_baseline
+
+
+_OPTION_CONTINUATION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*=")
+
+
+def split_systems(text: str) -> list[str]:
+    """A list of systems as written on a command line (``--systems``, ``SYSTEMS=``).
+
+    Systems are separated by commas or whitespace, but a system's option list keeps its commas:
+    ``bm25-mini:k1=0.82,b=0.68,official-bm25`` is two systems, because ``b=0.68`` (a ``key=value``
+    after a system with a ``:`` option list) continues the options. Separators inside brackets
+    (``rrf[a|b:x=1,y=2]``) never split, and a whole system may be bracketed to keep it together
+    whatever it contains: ``[run:/tmp/my,run.trec]``.
+    """
+    tokens, current, depth = [], "", 0
+    for char in text:
+        if depth == 0 and (char == "," or char.isspace()):
+            if current:
+                tokens.append(current)
+            current = ""
+            continue
+        depth = max(depth + (char == "[") - (char == "]"), 0)
+        current += char
+    if current:
+        tokens.append(current)
+    if depth:
+        raise WorkbenchError(f"unbalanced '[' in the system list {text!r}")
+    systems: list[str] = []
+    for token in tokens:
+        if token.startswith("[") and token.endswith("]") and split_fusion(token) is None:
+            systems.append(token[1:-1].strip())
+            continue
+        if systems and _OPTION_CONTINUATION.match(token) and _has_open_options(systems[-1]):
+            systems[-1] += "," + token
+            continue
+        systems.append(token)
+    return [system for system in systems if system]
+
+
+def _has_open_options(system: str) -> bool:
+    """Whether the last component of ``system`` (after its last top-level '+') has a ':' option list."""
+    reranked = split_reranker(system)
+    last = reranked[1] if reranked else system
+    return ":" in last and not last.startswith("run:")
