@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from workbench.core.files import sha256_file
+from workbench.experiment.store import manifest_path_of
 from workbench.experiment import FOUNDATION_SYSTEMS as DEFAULT_SYSTEMS
 from workbench.report.leaderboard import read_leaderboard
 
@@ -48,7 +49,7 @@ def test_mini_collection_bm25_is_a_real_lucene_run(workbench, first_experiment):
 
 def test_manifest_records_config_versions_timings_and_checksum(workbench, first_experiment):
     stored = workbench.produce("official-bm25+tfidf", "dl19")
-    manifest = json.loads(stored.path.with_suffix(".manifest.json").read_text())
+    manifest = json.loads(manifest_path_of(stored.path).read_text())
     assert manifest["sha256"] == sha256_file(stored.path)
     assert manifest["config"]["reranker"] == "tfidf" and manifest["config"]["depth"] == 100
     assert manifest["candidates"] == "official full-collection run"
@@ -67,7 +68,7 @@ def test_second_run_reuses_everything_and_replaces_rows(workbench, first_experim
     for system in DEFAULT_SYSTEMS:
         stored = workbench.produce(system, "dl19")
         assert stored.reused
-        manifest = json.loads(stored.path.with_suffix(".manifest.json").read_text())
+        manifest = json.loads(manifest_path_of(stored.path).read_text())
         assert manifest["last_invocation"]["reused"] and manifest["last_invocation"]["pairs_scored"] == 0
     pd.testing.assert_frame_equal(again[["mrr@10", "ndcg@10", "p_mrr@10"]],
                                   first_experiment[["mrr@10", "ndcg@10", "p_mrr@10"]])

@@ -1,5 +1,8 @@
-"""Runs on disk: ``runs/<dataset>/<system>.trec`` with a JSON manifest beside it.
+"""Runs on disk: ``runs/<dataset>/<slug>-<hash>.trec`` with a JSON manifest beside it.
 
+A run's file name is a readable slug of the system name plus the first 12 hex digits of the
+sha256 of the full name, so two systems never share a file (names differing after a dot, in
+non-ASCII letters, or only in length beyond the slug); the manifest holds the full name.
 The manifest records the configuration, candidate source, model ids, package versions,
 wall time, pairs scored, cache hits, and the sha256 of the run file. A run whose
 manifest carries the same configuration fingerprint and whose file still matches its
@@ -8,9 +11,12 @@ checksum is reused instead of being computed again.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import os
 import platform
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..core.errors import WorkbenchError
 from ..core.files import atomic_write, sha256_file
 from ..data.trec import read_run, write_run
 
@@ -37,9 +44,37 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+RUN_SUFFIX = ".trec"
+MANIFEST_SUFFIX = ".manifest.json"
+SLUG_LENGTH = 80  # file names stay far below the usual 255-byte limit
+
+
 def safe_name(system: str) -> str:
-    """File-name form of a system name (model ids contain '/' and ':')."""
+    """The name the 0.1 layout gave a system's files (kept to find runs stored under it)."""
     return re.sub(r"[^A-Za-z0-9._+=,@-]+", "_", system).strip("_") or "system"
+
+
+def run_file_stem(system: str) -> str:
+    """Collision-free file stem of a system: ``<readable slug>-<12 hex digits of sha256(name)>``."""
+    ascii_name = unicodedata.normalize("NFKD", system).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9+=,@-]+", "_", ascii_name).strip("_.")[:SLUG_LENGTH].rstrip("_.") or "system"
+    return f"{slug}-{hashlib.sha256(system.encode('utf-8')).hexdigest()[:12]}"
+
+
+def manifest_path_of(run_path: str | Path) -> Path:
+    """The manifest beside a run file (``x.trec`` -> ``x.manifest.json``)."""
+    run_path = Path(run_path)
+    stem = run_path.name[:-len(RUN_SUFFIX)] if run_path.name.endswith(RUN_SUFFIX) else run_path.name
+    return run_path.with_name(stem + MANIFEST_SUFFIX)
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """A manifest as a dict, or None when it is missing, not UTF-8, not JSON or not a JSON object."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 @dataclass
@@ -60,17 +95,33 @@ class RunStore:
 
     def paths(self, dataset: str, system: str) -> tuple[Path, Path]:
         """(run file, manifest) of a system on a dataset."""
+        stem = run_file_stem(system)
+        directory = self.runs_dir / dataset
+        return directory / (stem + RUN_SUFFIX), directory / (stem + MANIFEST_SUFFIX)
+
+    def _adopt_legacy(self, dataset: str, system: str) -> None:
+        """Move a run stored under the 0.1 name (``<safe_name>.trec``) to its collision-free name,
+        but only if its manifest says it is this very system: under the old scheme several
+        systems could share one file, and a run of another system must never be taken."""
         base = self.runs_dir / dataset / safe_name(system)
-        return base.with_suffix(".trec"), base.with_suffix(".manifest.json")
+        legacy_run, legacy_manifest = base.with_suffix(RUN_SUFFIX), base.with_suffix(MANIFEST_SUFFIX)
+        manifest = read_manifest(legacy_manifest) if legacy_run.is_file() else None
+        if manifest is None or manifest.get("system") != system:
+            return
+        run_path, manifest_path = self.paths(dataset, system)
+        os.replace(legacy_run, run_path)
+        write_manifest(manifest_path, {**manifest, "run_file": run_path.name})
+        legacy_manifest.unlink(missing_ok=True)
 
     def load_reusable(self, dataset: str, system: str, config_fingerprint: str) -> StoredRun | None:
         """The stored run for (dataset, system) if it was made with this configuration and is intact."""
         run_path, manifest_path = self.paths(dataset, system)
+        if not manifest_path.is_file():
+            self._adopt_legacy(dataset, system)
         if not (run_path.is_file() and manifest_path.is_file()):
             return None
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        manifest = read_manifest(manifest_path)
+        if manifest is None or manifest.get("system") != system:
             return None
         if manifest.get("config_fingerprint") != config_fingerprint:
             return None
@@ -82,7 +133,7 @@ class RunStore:
              **details: Any) -> StoredRun:
         """Write the run file and its manifest (both atomically; the manifest last)."""
         run_path, manifest_path = self.paths(dataset, system)
-        write_run(run, run_path, tag=safe_name(system))
+        write_run(run, run_path, tag=run_file_stem(system))
         manifest = {
             "dataset": dataset,
             "system": system,
@@ -108,7 +159,10 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 def update_manifest(run_path: Path, **fields: Any) -> None:
     """Add fields (e.g. the qrels a run was evaluated with) to an existing manifest."""
-    manifest_path = run_path.with_suffix(".manifest.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path = manifest_path_of(run_path)
+    manifest = read_manifest(manifest_path)
+    if manifest is None:
+        raise WorkbenchError("run manifest is missing or not a JSON object; delete the run to recompute it",
+                             manifest_path)
     manifest.update(fields)
     write_manifest(manifest_path, manifest)
