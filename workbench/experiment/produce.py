@@ -33,6 +33,13 @@ def produce(system: System | str, dataset: Dataset, session: "Session") -> Store
     stored = session.store.load_reusable(dataset.name, system.name, config.key)
     if stored:
         return stored
+    # another process may be computing this very run: wait for it, then reuse what it stored
+    with session.store.lock(dataset.name, system.name):
+        stored = session.store.load_reusable(dataset.name, system.name, config.key)
+        return stored or _compute_and_save(system, dataset, session, config)
+
+
+def _compute_and_save(system: System, dataset: Dataset, session: "Session", config) -> StoredRun:
     started = time.perf_counter()
     computed = system.compute(session, dataset, config)
     if computed.run.empty:

@@ -10,6 +10,7 @@ checksum is reused instead of being computed again.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -26,6 +27,7 @@ import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write, sha256_file
+from ..core.locks import file_lock
 from ..data.trec import read_run, write_run
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -113,11 +115,19 @@ class RunStore:
         write_manifest(manifest_path, {**manifest, "run_file": run_path.name})
         legacy_manifest.unlink(missing_ok=True)
 
+    def lock(self, dataset: str, system: str):
+        """Exclusive lock on a system's run on a dataset: one process computes it, the others
+        wait and then reuse it."""
+        run_path = self.paths(dataset, system)[0]
+        return file_lock(run_path, f"{system} on {dataset}")
+
     def load_reusable(self, dataset: str, system: str, config_fingerprint: str) -> StoredRun | None:
         """The stored run for (dataset, system) if it was made with this configuration and is intact."""
         run_path, manifest_path = self.paths(dataset, system)
         if not manifest_path.is_file():
-            self._adopt_legacy(dataset, system)
+            with self.lock(dataset, system):
+                with contextlib.suppress(FileNotFoundError):  # another process adopted it first
+                    self._adopt_legacy(dataset, system)
         if not (run_path.is_file() and manifest_path.is_file()):
             return None
         manifest = read_manifest(manifest_path)
@@ -160,9 +170,10 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 def update_manifest(run_path: Path, **fields: Any) -> None:
     """Add fields (e.g. the qrels a run was evaluated with) to an existing manifest."""
     manifest_path = manifest_path_of(run_path)
-    manifest = read_manifest(manifest_path)
-    if manifest is None:
-        raise WorkbenchError("run manifest is missing or not a JSON object; delete the run to recompute it",
-                             manifest_path)
-    manifest.update(fields)
-    write_manifest(manifest_path, manifest)
+    with file_lock(run_path, f"run {run_path.name}"):
+        manifest = read_manifest(manifest_path)
+        if manifest is None:
+            raise WorkbenchError("run manifest is missing or not a JSON object; delete the run to recompute it",
+                                 manifest_path)
+        manifest.update(fields)
+        write_manifest(manifest_path, manifest)

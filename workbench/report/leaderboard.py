@@ -9,6 +9,7 @@ import pandas as pd
 from ..analysis.query_types import SLICES
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
+from ..core.locks import file_lock
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
 
 DEFAULT_LEADERBOARD = Path("runs/leaderboard.csv")
@@ -40,6 +41,12 @@ def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT
     new = pd.DataFrame(list(rows))
     if new.empty:
         return read_leaderboard(path)
+    # read, merge and replace under one lock: concurrent processes each add their rows
+    with file_lock(path, "the leaderboard"):
+        return _upsert_locked(new, path)
+
+
+def _upsert_locked(new: pd.DataFrame, path: Path) -> pd.DataFrame:
     board = read_leaderboard(path)
     keys = key_columns(new)
     if not board.empty:
