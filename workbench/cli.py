@@ -22,9 +22,11 @@ A :class:`~workbench.core.errors.WorkbenchError` is printed as one line (exit st
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,6 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ENVIRONMENT_ERRNOS = {  # errno -> what to do about it
+    errno.ENOSPC: " (disk full: free space and re-run; finished runs and cached scores are kept)",
+    errno.EDQUOT: " (disk quota exceeded: free space and re-run)",
+    errno.ENAMETOOLONG: " (file name too long)",
+    errno.EACCES: " (permission denied)",
+    errno.EROFS: " (read-only file system)",
+}
+SQLITE_HINT = " (if the disk is full, free space and re-run; finished runs and cached scores are kept)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
@@ -451,6 +463,17 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command].run(args)
     except WorkbenchError as error:
         print(f"workbench: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # faults of the machine, not bugs: one line naming the file, exit 2, outputs untouched
+        # (every output is written to a temporary file and renamed, so nothing is half-written)
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"workbench: error: {where}{error.strerror or error}{ENVIRONMENT_ERRNOS[error.errno]}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as error:
+        print(f"workbench: error: score cache: {error}{SQLITE_HINT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("workbench: interrupted; finished runs and cached scores are kept, re-run to resume",

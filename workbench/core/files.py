@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, TextIO
 
+from .errors import WorkbenchError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[TextIO]:
@@ -44,3 +46,29 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their numbers. A UTF-8 byte-order mark is dropped (it would otherwise
+    glue itself to the first qid, which then matches no judgment); bytes that are not UTF-8 text
+    are an error naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbenchError("file not found", path)
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise WorkbenchError(f"cannot read file: {error.strerror}", path) from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise WorkbenchError("not UTF-8 text (a binary or differently encoded file?)", path, number) from None
+            if "\x00" in line:
+                raise WorkbenchError("NUL byte in a text line (a binary file?)", path, number)
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield number, line

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..core.errors import WorkbenchError
-from ..core.files import sha256_file
+from ..core.files import sha256_file, text_lines
 
 
 class Collection:
@@ -22,18 +22,13 @@ class Collection:
     def texts(self) -> dict[str, str]:
         if self._texts is None:
             texts: dict[str, str] = {}
-            with open(self.path, encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    line = line.rstrip("\r\n")
-                    if not line.strip():
-                        continue
-                    pid, sep, text = line.partition("\t")
-                    if not sep or not pid.strip():
-                        raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'",
-                                             self.path, number)
-                    if pid in texts:
-                        raise WorkbenchError(f"duplicate passage id {pid!r}", self.path, number)
-                    texts[pid] = text
+            for number, line in text_lines(self.path):
+                pid, sep, text = line.partition("\t")
+                if not sep or not pid.strip():
+                    raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'", self.path, number)
+                if pid in texts:
+                    raise WorkbenchError(f"duplicate passage id {pid!r}", self.path, number)
+                texts[pid] = text
             if not texts:
                 raise WorkbenchError("collection is empty", self.path)
             self._texts = texts

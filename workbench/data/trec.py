@@ -13,27 +13,16 @@ naming the file and line, instead of a traceback from deep inside pandas or ranx
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write
+from ..core.files import atomic_write, text_lines
 
 RUN_COLUMNS = ["qid", "docno", "score", "rank"]
 QRELS_COLUMNS = ["qid", "docno", "label"]
 TOPICS_COLUMNS = ["qid", "query"]
-
-
-def _lines(path: Path) -> Iterable[tuple[int, str]]:
-    if not path.is_file():
-        raise WorkbenchError("file not found", path)
-    with open(path, encoding="utf-8", newline=None) as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield number, line
 
 
 def read_run(path: str | Path) -> pd.DataFrame:
@@ -41,7 +30,7 @@ def read_run(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     qids, docnos, scores = [], [], []
     seen: dict[tuple[str, str], int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 6:
             raise WorkbenchError(
@@ -109,7 +98,7 @@ def read_qrels(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     qids, docnos, labels = [], [], []
     seen: dict[tuple[str, str], int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 4:
             raise WorkbenchError(
@@ -140,7 +129,7 @@ def read_topics(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     qids, queries = [], []
     seen: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         qid, sep, query = line.partition("\t")
         qid, query = qid.strip(), " ".join(query.split())
         if not sep:

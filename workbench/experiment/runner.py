@@ -16,7 +16,7 @@ from ..analysis.query_types import SLICES, load_query_types
 from ..core.files import sha256_file
 from ..evaluation.metrics import Evaluation, evaluate_run
 from ..evaluation.slices import sliced_table
-from ..report.leaderboard import upsert_rows
+from ..report.leaderboard import read_leaderboard, upsert_rows
 from .produce import Session
 from .store import StoredRun, update_manifest
 from .systems import parse_system
@@ -98,6 +98,7 @@ def run_experiment(session: Session, datasets: list[str], systems: list[str], me
     for dataset_name in datasets:
         session.dataset(dataset_name)  # fail fast on an unknown dataset
     parsed = {system: parse_system(system) for system in systems}  # fail fast on a malformed name
+    read_leaderboard(leaderboard)  # fail fast on an unreadable leaderboard, before any work
     rows = []
     for dataset_name in datasets:
         results = {}

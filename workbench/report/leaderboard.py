@@ -21,13 +21,19 @@ def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=KEY_COLUMNS)
+    hint = "; move it aside and re-run `workbench eval` (rows are rebuilt from the stored runs)"
     try:
-        board = pd.read_csv(path, dtype={"dataset": str, "system": str})
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise WorkbenchError(f"cannot read leaderboard CSV: {str(error).splitlines()[0]}", path) from None
+        board = pd.read_csv(path, dtype={"dataset": str, "system": str}, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise WorkbenchError("leaderboard CSV is empty (0 bytes or no header)" + hint, path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise WorkbenchError(f"cannot read leaderboard CSV: {first}" + hint, path) from None
+    except OSError as error:
+        raise WorkbenchError(f"cannot read leaderboard CSV: {error.strerror}", path) from None
     missing = [column for column in KEY_COLUMNS if column not in board.columns]
     if missing:
-        raise WorkbenchError(f"leaderboard CSV lacks columns {missing}", path)
+        raise WorkbenchError(f"leaderboard CSV lacks columns {missing}" + hint, path)
     return board
 
 

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ...core.errors import WorkbenchError
-from ...core.files import atomic_write
+from ...core.files import atomic_write, text_lines
 from ...data.datasets import Dataset, get_dataset
 from .rules import LABELS, classify_topics
 
@@ -78,36 +78,32 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     qids, labels, reasons = [], [], []
     seen: dict[str, int] = {}
     columns: list[str] | None = None
-    with open(path, encoding="utf-8", newline=None) as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = [field.strip() for field in line.split("\t")]
-            if columns is None:
-                if fields not in (LABEL_COLUMNS, LABEL_COLUMNS[:2]):
-                    raise WorkbenchError(
-                        "malformed label file header: expected 'qid<TAB>label<TAB>reason' "
-                        f"(or 'qid<TAB>label'), got {line.strip()!r}", path, number)
-                columns = fields
-                continue
-            if len(fields) != len(columns):
+    for number, line in text_lines(path):
+        fields = [field.strip() for field in line.split("\t")]
+        if columns is None:
+            if fields not in (LABEL_COLUMNS, LABEL_COLUMNS[:2]):
                 raise WorkbenchError(
-                    f"malformed label line: expected {len(columns)} tab-separated fields "
-                    f"({', '.join(columns)}), got {len(fields)}", path, number)
-            qid, label = fields[0], fields[1]
-            if not qid:
-                raise WorkbenchError("malformed label line: empty qid", path, number)
-            if label not in LABELS:
-                raise WorkbenchError(f"unknown label {label!r} for qid {qid!r} "
-                                     f"(expected {' or '.join(LABELS)})", path, number)
-            if qid in seen:
-                raise WorkbenchError(f"duplicate qid {qid!r} (first on line {seen[qid]})", path, number)
-            seen[qid] = number
-            reason = fields[2] if len(columns) == 3 else ""
-            qids.append(qid)
-            labels.append(label)
-            reasons.append(reason or f"label file {path.name}")
+                    "malformed label file header: expected 'qid<TAB>label<TAB>reason' "
+                    f"(or 'qid<TAB>label'), got {line.strip()!r}", path, number)
+            columns = fields
+            continue
+        if len(fields) != len(columns):
+            raise WorkbenchError(
+                f"malformed label line: expected {len(columns)} tab-separated fields "
+                f"({', '.join(columns)}), got {len(fields)}", path, number)
+        qid, label = fields[0], fields[1]
+        if not qid:
+            raise WorkbenchError("malformed label line: empty qid", path, number)
+        if label not in LABELS:
+            raise WorkbenchError(f"unknown label {label!r} for qid {qid!r} "
+                                 f"(expected {' or '.join(LABELS)})", path, number)
+        if qid in seen:
+            raise WorkbenchError(f"duplicate qid {qid!r} (first on line {seen[qid]})", path, number)
+        seen[qid] = number
+        reason = fields[2] if len(columns) == 3 else ""
+        qids.append(qid)
+        labels.append(label)
+        reasons.append(reason or f"label file {path.name}")
     if columns is None:
         raise WorkbenchError("query-type label file is empty", path)
     if not qids:
