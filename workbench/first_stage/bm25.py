@@ -48,7 +48,12 @@ class BM25Retriever:
         if not Path(index_path, "segments_1").exists() and not any(Path(index_path).glob("segments_*")):
             raise WorkbenchError("not a Lucene index", index_path)
         self.config = config
-        self.searcher = LuceneSearcher(str(index_path))
+        try:
+            self.searcher = LuceneSearcher(str(index_path))
+        except Exception as error:  # a jnius.JavaException from a damaged index (CorruptIndexException)
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise WorkbenchError(f"cannot open the Lucene index ({first}); rebuild it with `workbench index "
+                                 "--force`", index_path) from None
         self.searcher.set_bm25(config.k1, config.b)
 
     def search(self, topics: pd.DataFrame, k: int | None = None, batch_size: int = 1000) -> pd.DataFrame:

@@ -47,4 +47,20 @@ def ensure_java() -> None:
                 original_add_options(*kept)
 
         jnius_config.add_options = add_options
+        # Lucene logs through java.util.logging at INFO ("Using MemorySegmentIndexInput ..."),
+        # which --quiet cannot reach from Python: only warnings and errors get through
+        original_add_options(f"-Djava.util.logging.config.file={_java_logging_config()}")
     _READY = True
+
+
+def _java_logging_config() -> str:
+    from ..core.cache import cache_dir
+
+    path = cache_dir("java") / "logging.properties"
+    if not path.is_file():
+        from ..core.files import atomic_write
+
+        with atomic_write(path) as handle:
+            handle.write("handlers=java.util.logging.ConsoleHandler\n.level=WARNING\n"
+                         "java.util.logging.ConsoleHandler.level=WARNING\n")
+    return str(path)

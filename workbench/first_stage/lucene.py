@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from pathlib import Path
 
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write
+from ..core.files import atomic_write, process_alive
+from ..core.locks import file_lock
 from ..data.collection import Collection
-from .java import ensure_java
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,83 @@ def build_index(collection: Collection, threads: int | None = None, root: Path |
 
     The index lives under ``<cache>/indexes/<name>-<fingerprint>``; a second call with the
     same collection file returns the cached one without rebuilding. Building happens in a
-    temporary directory that is renamed into place, so an interrupted build leaves nothing.
+    temporary directory that is renamed into place, so an interrupted build leaves nothing
+    (Anserini runs as a child process: Ctrl-C stops it and the partial build is removed;
+    builds left by killed processes are removed by the next build). Concurrent processes
+    build an index once: the others wait and reuse it. A cached index whose files no longer
+    match the list its marker recorded is set aside (renamed) with one warning and rebuilt.
     """
-    ensure_java()
     key = index_fingerprint(collection)
     root = root or cache_dir("indexes")
     target = root / f"{collection.path.stem}-{key[:16]}"
-    marker = target / MARKER
-    if marker.is_file() and not force:
+    if not force and verify_index(target):
         return LuceneIndex(target, key, built=False, seconds=0.0)
-    threads = threads or max(1, os.cpu_count() or 1)
+    root.mkdir(parents=True, exist_ok=True)
+    with file_lock(target, f"the Lucene index {target.name}"):
+        if not force and verify_index(target):  # built by another process while this one waited
+            return LuceneIndex(target, key, built=False, seconds=0.0)
+        if target.exists():
+            if force:
+                shutil.rmtree(target)
+            else:
+                _set_aside(target)
+        _remove_abandoned_builds(root)
+        return _build(collection, key, target, root, threads or max(1, os.cpu_count() or 1))
+
+
+def verify_index(target: Path) -> bool:
+    """Whether ``target`` is a complete index: its marker lists every file with its size (cheap:
+    one stat per file). An index without a marker is unfinished; one whose files differ from the
+    marker's list was damaged after it was built."""
+    marker = target / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+        files = recorded["files"] if isinstance(recorded, dict) else None
+    except (OSError, ValueError, KeyError):
+        files = None
+    if not isinstance(files, dict) or not files:
+        log.warning("Lucene index %s has an unreadable or old marker", target)
+        return False
+    for name, size in files.items():
+        path = target / name
+        if not path.is_file() or path.stat().st_size != size:
+            log.warning("Lucene index %s is damaged: %s is %s", target, name,
+                        "missing" if not path.is_file() else "of the wrong size")
+            return False
+    return True
+
+
+def _set_aside(target: Path) -> None:
+    aside = target.with_name(f"{target.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(target, aside)
+    log.warning("Lucene index %s is damaged or unfinished: set aside as %s; rebuilding it", target, aside.name)
+
+
+def _remove_abandoned_builds(root: Path) -> None:
+    """Remove ``.build-<pid>-*`` directories whose process is gone (killed mid-build)."""
+    for work in root.glob(".build-*"):
+        pid = work.name.split("-")[1] if work.name.count("-") >= 2 else ""
+        if pid.isdigit() and not process_alive(int(pid)):
+            log.info("removing the abandoned index build %s", work)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def anserini_jar() -> Path:
+    import pyserini
+
+    jars = sorted((Path(pyserini.__file__).parent / "resources" / "jars").glob("anserini-*-fatjar.jar"))
+    if not jars:
+        raise WorkbenchError("Pyserini's Anserini jar is missing: reinstall pyserini")
+    return jars[-1]
+
+
+def _build(collection: Collection, key: str, target: Path, root: Path, threads: int) -> LuceneIndex:
+    from .java import java_home
+
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=root))
     try:
         docs_dir = work / "docs"
         docs_dir.mkdir()
@@ -70,25 +136,27 @@ def build_index(collection: Collection, threads: int | None = None, root: Path |
             for pid, text in collection:
                 out.write(json.dumps({"id": pid, "contents": text}, ensure_ascii=False) + "\n")
         index_dir = work / "index"
-        from pyserini.pyclass import autoclass
-
-        indexer = autoclass("io.anserini.index.IndexCollection")
         log.info("indexing %d passages with %d threads", len(collection), threads)
-        indexer.main([
-            "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-            "-input", str(docs_dir), "-index", str(index_dir), "-threads", str(threads),
-            "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet",
-        ])
-        if not any(index_dir.glob("segments_*")):
-            raise WorkbenchError("Anserini produced no Lucene index", collection.path)
+        command = [os.path.join(java_home(), "bin", "java"), "-cp", str(anserini_jar()),
+                   "io.anserini.index.IndexCollection",
+                   "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                   "-input", str(docs_dir), "-index", str(index_dir), "-threads", str(threads),
+                   "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet"]
+        # a child process: its log stays out of the terminal, and Ctrl-C reaches this process,
+        # which then removes the partial build (an in-process JVM would exit on its own)
+        with open(work / "anserini.log", "w", encoding="utf-8") as log_file:
+            completed = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT)
+        if completed.returncode != 0 or not any(index_dir.glob("segments_*")):
+            tail = (work / "anserini.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+            raise WorkbenchError(f"Anserini failed to index (exit {completed.returncode})"
+                                 + (f": {tail[0][:300]}" if tail else ""), collection.path)
         seconds = time.perf_counter() - started
+        files = {path.name: path.stat().st_size for path in sorted(index_dir.iterdir()) if path.is_file()}
         with atomic_write(index_dir / MARKER) as handle:
             json.dump({"fingerprint": key, "collection": str(collection.path),
                        "collection_sha256": collection.fingerprint, "anserini": anserini_version(),
                        "documents": len(collection), "threads": threads,
-                       "seconds": round(seconds, 2)}, handle, indent=2)
-        if force and target.exists():
-            shutil.rmtree(target)
+                       "seconds": round(seconds, 2), "files": files}, handle, indent=2)
         os.replace(index_dir, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -92,4 +92,7 @@ class VectorReranker(Reranker):
 
     @property
     def pairs_batch_size(self) -> int:
-        return 2048
+        # pairs scored (and committed to the score cache) per step: on a CPU 256 pairs take a few
+        # seconds, so an interrupt loses little; a GPU takes bigger steps
+        device = getattr(getattr(self.encoder, "device", None), "type", "cpu")
+        return 2048 if device == "cuda" else 256
