@@ -74,11 +74,11 @@ def test_missing_file(tmp_path):
         read_run(tmp_path / "nope.trec")
 
 
-def test_ties_are_broken_deterministically_by_docno():
+def test_ties_are_broken_deterministically_by_docno_descending_as_trec_eval():
     run = pd.DataFrame({"qid": ["1"] * 3, "docno": ["c", "a", "b"], "score": [1.0, 1.0, 2.0]})
-    assert sort_run(run).docno.tolist() == ["b", "a", "c"]
+    assert sort_run(run).docno.tolist() == ["b", "c", "a"]
     shuffled = run.sample(frac=1.0, random_state=3)
-    assert sort_run(shuffled).docno.tolist() == ["b", "a", "c"]
+    assert sort_run(shuffled).docno.tolist() == ["b", "c", "a"]
 
 
 def test_write_run_round_trip_and_format(tmp_path):

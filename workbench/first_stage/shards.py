@@ -7,7 +7,10 @@ second build with the same encoder and collection encodes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -15,6 +18,9 @@ import numpy as np
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
+from ..core.locks import file_lock
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 4096
 
@@ -42,6 +48,12 @@ def encode_in_shards(texts: Sequence[str], encode: Callable[[Sequence[str]], Any
     Returns the shards' contents in order.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    # one process encodes a directory at a time; a second one waits, then finds the shards done
+    with file_lock(directory, f"the embeddings in {directory}"):
+        return _encode_in_shards(texts, encode, directory, meta, shard_size, progress, desc, suffix, save, load)
+
+
+def _encode_in_shards(texts, encode, directory, meta, shard_size, progress, desc, suffix, save, load) -> list[Any]:
     meta_path = directory / "meta.json"
     if meta_path.is_file():
         try:
@@ -67,11 +79,16 @@ def encode_in_shards(texts: Sequence[str], encode: Callable[[Sequence[str]], Any
         if path.is_file():
             try:
                 value = load(path)
-                if value.shape[0] == expected:
-                    shards[i] = value
-                    continue
-            except Exception:  # a torn or foreign file: encode again
-                pass
+                problem = None if value.shape[0] == expected else f"{value.shape[0]} vectors, not {expected}"
+            except Exception as error:  # a torn or foreign file
+                problem = f"unreadable: {type(error).__name__}"
+            if problem is None:
+                shards[i] = value
+                continue
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+            os.replace(path, aside)
+            log.warning("embedding shard %s is damaged (%s): set aside as %s; encoding it again", path, problem,
+                        aside.name)
         missing.append(i)
     done = len(texts) - sum(min(shard_size, len(texts) - i * shard_size) for i in missing)
     if missing:
