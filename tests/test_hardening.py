@@ -1,0 +1,186 @@
+"""Faults a hostile but fair user runs into: each gives one line (exit 2), loses nothing and
+leaves no half-written output or leftover behind."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.cli import main
+from workbench.core.errors import WorkbenchError
+from workbench.experiment.store import RunStore, manifest_path_of, update_manifest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(err: str, *fragments: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("workbench: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_bom_does_not_change_metrics(capsys, data_dir, tmp_path):
+    plain = data_dir / "runs" / "bm25.dl19.trec"
+    with_bom = tmp_path / "bom.trec"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    results = []
+    for path in (plain, with_bom):
+        code, out, err = run_cli(capsys, "evaluate", "--dataset", "dl19", "--data-dir", str(data_dir),
+                                 "--run", str(path), "--json")
+        assert code == 0 and "excluded" not in err
+        results.append(out)
+    assert results[0] == results[1]
+
+
+def test_binary_input_is_one_line(capsys, data_dir, tmp_path):
+    binary = tmp_path / "run.trec"
+    binary.write_bytes(b"19335 Q0 1017759 1 3.2 x\n" + bytes(range(256)))
+    code, _, err = run_cli(capsys, "evaluate", "--dataset", "dl19", "--data-dir", str(data_dir), "--run", str(binary))
+    assert code == 2
+    one_error_line(err, f"{binary}:2:", "binary")
+
+
+def test_very_long_system_name_fits_the_file_system(tmp_path):
+    system = "run:/" + "a" * 300
+    stored = RunStore(tmp_path).save(pd.DataFrame({"qid": ["1"], "docno": ["d"], "score": [1.0]}), "dl19", system,
+                                     {}, "key")
+    assert len(stored.path.name) < 120 and stored.manifest["system"] == system
+
+
+def test_manifest_not_an_object_is_one_line(tmp_path):
+    stored = RunStore(tmp_path).save(pd.DataFrame({"qid": ["1"], "docno": ["d"], "score": [1.0]}), "dl19", "x",
+                                     {}, "key")
+    manifest_path_of(stored.path).write_text("[1, 2, 3]")
+    with pytest.raises(WorkbenchError, match="not a JSON object"):
+        update_manifest(stored.path, evaluation={})
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00garbage", b'dataset,system\n"unterminated', b"a,b\n1,2\n"])
+def test_broken_leaderboard_is_one_line_before_any_work(capsys, data_dir, tmp_path, content):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    board = runs / "leaderboard.csv"
+    board.write_bytes(content)
+    code, _, err = run_cli(capsys, "leaderboard", "--path", str(board))
+    assert code == 2
+    one_error_line(err, str(board))
+    code, _, err = run_cli(capsys, "eval", "--datasets", "dl19", "--systems", "official-bm25", "--data-dir",
+                           str(data_dir), "--runs-dir", str(runs), "--quiet")
+    assert code == 2
+    one_error_line(err, str(board))
+    assert board.read_bytes() == content  # untouched
+    assert not list((runs).rglob("*.trec"))  # failed before producing anything
+
+
+def test_disk_full_is_one_line_and_leaves_nothing(capsys, data_dir, tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    runs = tmp_path / "runs"
+    code, _, err = run_cli(capsys, "eval", "--datasets", "dl19", "--systems", "official-bm25", "--data-dir",
+                           str(data_dir), "--runs-dir", str(runs), "--quiet")
+    assert code == 2
+    one_error_line(err, "disk full")
+    assert not [p for p in runs.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
+def test_sqlite_disk_full_is_one_line(capsys, data_dir, tmp_path, monkeypatch, session_cache):
+    from workbench.rerankers.score_cache import ScoreCache
+
+    def full(self, model, items):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ScoreCache, "put_many", full)
+    code, _, err = run_cli(capsys, "eval", "--datasets", "dl19", "--systems", "official-bm25+tfidf", "--data-dir",
+                           str(data_dir), "--runs-dir", str(tmp_path / "runs"), "--quiet")
+    assert code == 2
+    one_error_line(err, "disk is full")
+
+
+def test_damaged_score_cache_is_set_aside_and_rebuilt(tmp_path, caplog):
+    from workbench.rerankers.score_cache import ScoreCache
+
+    path = tmp_path / "scores.sqlite"
+    cache = ScoreCache(path)
+    cache.put_many("m", [(f"k{i}", float(i)) for i in range(5000)])
+    cache.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cache.close()
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 3)
+    cache = ScoreCache(path)
+    found = cache.get_many("m", [f"k{i}" for i in range(5000)])
+    cache.put_many("m", [("k1", 1.0)])
+    assert cache.get_many("m", ["k1"]) == {"k1": 1.0}
+    assert len(found) < 5000
+    assert [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert "set aside" in caplog.text
+
+
+def test_damaged_index_is_set_aside_and_rebuilt(tmp_path, caplog):
+    from workbench.data.collection import Collection
+    from workbench.first_stage.lucene import build_index
+
+    source = tmp_path / "collection.tsv"
+    source.write_text("".join(f"{i}\tpassage {i} about topic {i % 7}\n" for i in range(200)))
+    root = tmp_path / "indexes"
+    index = build_index(Collection(source), root=root, threads=1)
+    next(p for p in index.path.iterdir() if p.name.startswith("_")).unlink()  # the marker file is kept
+    rebuilt = build_index(Collection(source), root=root, threads=1)
+    assert rebuilt.built and "set aside" in caplog.text
+    assert [p for p in root.iterdir() if ".corrupt-" in p.name]
+
+
+def test_sigint_during_index_build_says_so_and_leaves_nothing(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "collection.tsv").write_text(
+        "".join(f"{i}\tpassage number {i} on subject {i % 97} with words {i % 13} and {i % 31}\n"
+                for i in range(150_000)))
+    env = {**os.environ, "WORKBENCH_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen([sys.executable, "-m", "workbench.cli", "index", "--data-dir", str(data)],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    indexes = tmp_path / "cache" / "indexes"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (indexes.is_dir() and list(indexes.glob(".build-*/index"))):
+        time.sleep(0.2)
+    assert list(indexes.glob(".build-*")), "the build did not start"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list(indexes.glob(".build-*"))
+
+
+def test_abandoned_temporary_files_are_removed(tmp_path):
+    code = ("import time\nfrom workbench.core.files import atomic_write\n"
+            f"with atomic_write({str(tmp_path / 'out.trec')!r}) as h:\n    h.write('x' * 100000); h.flush(); time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob(".out.trec.*.tmp")):
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    assert list(tmp_path.glob(".out.trec.*.tmp"))
+    from workbench.core.files import atomic_write
+
+    with atomic_write(tmp_path / "out.trec") as handle:
+        handle.write("ok")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.trec"]
