@@ -184,3 +184,26 @@ def test_abandoned_temporary_files_are_removed(tmp_path):
     with atomic_write(tmp_path / "out.trec") as handle:
         handle.write("ok")
     assert [p.name for p in tmp_path.iterdir()] == ["out.trec"]
+
+
+def test_report_marks_non_significant_deltas_and_non_comparable_systems():
+    import numpy as np
+
+    from workbench.report.plots import plot_slices
+    from workbench.report.summary import summary_markdown
+
+    rows = []
+    for system, candidates in (("bm25-mini", "mini-collection BM25 (not comparable with full-collection figures)"),
+                               ("official-bm25+tfidf", "official-bm25")):
+        for slice_name in ("all", "qa", "exploratory"):
+            rows.append({"dataset": "dl19", "system": system, "slice": slice_name, "n_queries": 10, "mrr@10": 0.5,
+                         "ndcg@5": 0.4, "delta_mrr@10": 0.0536, "sig_mrr@10": np.nan, "delta_ndcg@5": 0.01,
+                         "sig_ndcg@5": "*", "candidates": candidates, "comparability": np.nan})
+    board = pd.DataFrame(rows)
+    text = summary_markdown(board)
+    assert "+0.0536 |" in text and "nan" not in text.replace("nan]", "") and "+0.0100* |" in text
+    assert "bm25-mini †" in text and "official-bm25+tfidf †" not in text
+    figure = plot_slices(board)
+    labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert labels == ["bm25-mini †", "official-bm25+tfidf"]
+    assert not figure.axes[0].get_legend()  # the legend sits below the panels, covering no bar

@@ -37,6 +37,15 @@ def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
     return board
 
 
+def not_comparable(row: Mapping[str, object]) -> bool:
+    """Whether a leaderboard row's numbers are not comparable with published figures: its
+    comparability column says something (e.g. fine-tuned on the other TREC DL year) or its
+    candidates do (mini-collection first stages)."""
+    comparability, candidates = row.get("comparability", ""), row.get("candidates", "")
+    return (isinstance(comparability, str) and bool(comparability.strip())) or \
+        (isinstance(candidates, str) and "not comparable" in candidates)
+
+
 def key_columns(board: pd.DataFrame) -> list[str]:
     return KEY_COLUMNS + (["slice"] if "slice" in board.columns else [])
 

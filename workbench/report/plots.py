@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..analysis.query_types import SLICES
 from ..evaluation.metrics import HEADLINE_METRICS
+from .leaderboard import not_comparable
 
 
 def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_METRICS), datasets: list[str] | None = None):
@@ -16,7 +17,10 @@ def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_M
 
     datasets = datasets or sorted(board["dataset"].unique())
     systems = list(dict.fromkeys(board["system"]))
-    figure = Figure(figsize=(6.5 * len(metrics), 3.6 * len(datasets)))
+    # systems whose numbers are not comparable with published figures (mini collection, fine-tuned
+    # on the other TREC DL year) are hatched and marked with † in the legend
+    flagged = {system for system, row in zip(board["system"], board.to_dict("records")) if not_comparable(row)}
+    figure = Figure(figsize=(6.5 * len(metrics), 3.6 * len(datasets) + 0.25 * len(systems)))
     axes = figure.subplots(len(datasets), len(metrics), squeeze=False)
     width = 0.8 / max(1, len(systems))
     for row, dataset in enumerate(datasets):
@@ -30,13 +34,20 @@ def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_M
                 high = values.get(f"{metric}_ci_high", values[metric]).to_numpy(dtype=float)
                 errors = np.vstack([np.clip(means - low, 0, None), np.clip(high - means, 0, None)])
                 x = np.arange(len(SLICES)) + (position - (len(systems) - 1) / 2) * width
-                axis.bar(x, means, width, yerr=errors, capsize=2, label=system)
+                marked = system in flagged
+                axis.bar(x, means, width, yerr=errors, capsize=2, hatch="//" if marked else None,
+                         label=f"{system} †" if marked else system)
             counts = rows.drop_duplicates("slice").set_index("slice").reindex(list(SLICES))["n_queries"]
             axis.set_xticks(np.arange(len(SLICES)),
                             [f"{s}\n(n={'' if pd.isna(n) else int(n)})" for s, n in zip(SLICES, counts)])
             axis.set_title(f"{dataset}: {metric} (95% CI)")
             axis.set_ylim(0, 1)
             axis.grid(axis="y", alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper right")
-    figure.tight_layout()
+    # the legend goes below the panels, so it never covers a bar
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    footnote = ["† not comparable with published figures (hatched)"] if flagged else []
+    figure.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=7,
+                  frameon=False, title=footnote[0] if footnote else None, title_fontsize=7)
+    rows_of_legend = -(-len(labels) // 3) + (1 if footnote else 0)
+    figure.tight_layout(rect=(0, min(0.45, 0.04 + 0.035 * rows_of_legend * 3.6 / figure.get_figheight()), 1, 1))
     return figure

@@ -9,6 +9,7 @@ import pandas as pd
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from ..evaluation.metrics import HEADLINE_METRICS
+from .leaderboard import not_comparable
 from .plots import plot_slices
 
 HEADLINE = tuple(HEADLINE_METRICS)
@@ -19,7 +20,8 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
     lines = ["# Workbench report", "",
              "Per query-type slice: mean [95% CI], and against the baseline the delta with `*`/`**` when a "
              "paired randomization test is significant at 0.05/0.01 after Holm correction across systems; "
-             "W/T/L = queries won/tied/lost.", "", f"![slices]({plot_name})", ""]
+             "W/T/L = queries won/tied/lost. † = not comparable with published figures (see the "
+             "leaderboard's comparability column).", "", f"![slices]({plot_name})", ""]
     for dataset in sorted(board["dataset"].unique()):
         rows = board[board["dataset"] == dataset]
         lines += [f"## {dataset}", ""]
@@ -27,13 +29,15 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
                  ["W/T/L " + metrics[0], "baseline"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for record in rows.to_dict("records"):
-            cells = [record["system"], record["slice"], str(int(record["n_queries"]))]
+            cells = [record["system"] + (" †" if not_comparable(record) else ""), record["slice"],
+                     str(int(record["n_queries"]))]
             for m in metrics:
                 cells.append(f"{record[m]:.4f} [{record.get(f'{m}_ci_low', np.nan):.3f}, "
                              f"{record.get(f'{m}_ci_high', np.nan):.3f}]")
             for m in metrics:
                 delta = record.get(f"delta_{m}", np.nan)
-                cells.append("" if pd.isna(delta) else f"{delta:+.4f}{record.get(f'sig_{m}', '') or ''}")
+                marker = record.get(f"sig_{m}", "")
+                cells.append("" if pd.isna(delta) else f"{delta:+.4f}{'' if pd.isna(marker) else marker}")
             wtl = record.get(f"wtl_{metrics[0]}", "")
             cells.append("" if pd.isna(wtl) else str(wtl))
             baseline = record.get("baseline", "")
