@@ -32,8 +32,9 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
             cells = [record["system"] + (" †" if not_comparable(record) else ""), record["slice"],
                      str(int(record["n_queries"]))]
             for m in metrics:
-                cells.append(f"{record[m]:.4f} [{record.get(f'{m}_ci_low', np.nan):.3f}, "
-                             f"{record.get(f'{m}_ci_high', np.nan):.3f}]")
+                low, high = record.get(f"{m}_ci_low", np.nan), record.get(f"{m}_ci_high", np.nan)
+                interval = "" if pd.isna(low) or pd.isna(high) else f" [{low:.3f}, {high:.3f}]"
+                cells.append(f"{record[m]:.4f}{interval}")
             for m in metrics:
                 delta = record.get(f"delta_{m}", np.nan)
                 marker = record.get(f"sig_{m}", "")
