@@ -207,3 +207,34 @@ def test_report_marks_non_significant_deltas_and_non_comparable_systems():
     labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
     assert labels == ["bm25-mini †", "official-bm25+tfidf"]
     assert not figure.axes[0].get_legend()  # the legend sits below the panels, covering no bar
+
+
+def test_reused_tfidf_run_does_not_fit_tfidf(tmp_path):
+    from workbench.data.collection import Collection
+    from workbench.rerankers.protocol import RerankContext
+    from workbench.rerankers.registry import get_reranker
+
+    source = tmp_path / "collection.tsv"
+    source.write_text("1\tthe cat sat\n2\ta dog barked\n")
+    reranker = get_reranker("tfidf", RerankContext(collection=Collection(source)))
+    reranker.fingerprint  # what deciding whether a stored run is reusable needs
+    assert reranker._vectorizer is None  # no fit until a pair is actually scored
+
+
+def test_dense_reranker_checkpoints_often_on_cpu():
+    from workbench.rerankers.registry import get_reranker
+
+    assert get_reranker("dense-minilm").pairs_batch_size == 256  # was 2048 (about 100 s per commit)
+
+
+def test_quiet_java_prints_no_info_lines(tmp_path):
+    code = ("import pandas as pd\nfrom workbench.data.collection import Collection\n"
+            "from workbench.first_stage.lucene import build_index\nfrom workbench.first_stage.bm25 import BM25Retriever\n"
+            f"index = build_index(Collection({str(tmp_path / 'c.tsv')!r}), root={str(tmp_path / 'idx')!r}, threads=1)\n"
+            "print(BM25Retriever(index.path).search(pd.DataFrame({'qid': ['1'], 'query': ['cat']}), k=1).docno[0])\n")
+    (tmp_path / "c.tsv").write_text("1\tthe cat sat\n2\ta dog barked\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "WORKBENCH_CACHE": str(tmp_path / "cache")}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    assert "INFO" not in done.stderr, done.stderr

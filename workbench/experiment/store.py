@@ -143,7 +143,7 @@ class RunStore:
              **details: Any) -> StoredRun:
         """Write the run file and its manifest (both atomically; the manifest last)."""
         run_path, manifest_path = self.paths(dataset, system)
-        write_run(run, run_path, tag=run_file_stem(system))
+        write_run(run, run_path, tag=safe_name(system))
         manifest = {
             "dataset": dataset,
             "system": system,
