@@ -108,6 +108,7 @@ def test_sqlite_disk_full_is_one_line(capsys, data_dir, tmp_path, monkeypatch, s
     def full(self, model, items):
         raise sqlite3.OperationalError("database or disk is full")
 
+    monkeypatch.setattr(ScoreCache, "get_many", lambda self, model, keys: {})  # nothing cached: scores are stored
     monkeypatch.setattr(ScoreCache, "put_many", full)
     code, _, err = run_cli(capsys, "eval", "--datasets", "dl19", "--systems", "official-bm25+tfidf", "--data-dir",
                            str(data_dir), "--runs-dir", str(tmp_path / "runs"), "--quiet")

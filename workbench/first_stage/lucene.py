@@ -46,7 +46,7 @@ def index_fingerprint(collection: Collection) -> str:
     return fingerprint(INDEX_FORMAT, collection.fingerprint, anserini_version())
 
 
-def build_index(collection: Collection, threads: int | None = None, root: Path | None = None,
+def build_index(collection: Collection, threads: int | None = None, root: str | Path | None = None,
                 force: bool = False) -> LuceneIndex:
     """Build (or reuse) a Lucene index with positions, docvectors and raw documents.
 
@@ -59,7 +59,7 @@ def build_index(collection: Collection, threads: int | None = None, root: Path |
     match the list its marker recorded is set aside (renamed) with one warning and rebuilt.
     """
     key = index_fingerprint(collection)
-    root = root or cache_dir("indexes")
+    root = Path(root) if root else cache_dir("indexes")
     target = root / f"{collection.path.stem}-{key[:16]}"
     if not force and verify_index(target):
         return LuceneIndex(target, key, built=False, seconds=0.0)
