@@ -26,7 +26,7 @@ def test_leaderboard_rows_per_slice_with_significance(workbench, rows):
     assert reranked["baseline"] == "official-bm25"
     assert reranked["delta_ndcg@10"] == pytest.approx(reranked["ndcg@10"] - 0.5058, abs=1e-4)
     # TF-IDF alone is far worse than BM25 on DL19: significant after correction.
-    assert reranked["sig_mrr@10"] in ("*", "**") and reranked["p_holm_mrr@10"] <= 0.05
+    assert reranked["sig_mrr@10"] in ("*", "**") and reranked["p_adj_mrr@10"] <= 0.05
     wins, ties, losses = map(int, reranked["wtl_ndcg@10"].split("/"))
     assert wins + ties + losses == 43 and losses > wins
     for metric in ("mrr@10", "ndcg@5"):

@@ -133,6 +133,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="system every other system is tested against (default: each reranker's candidates)")
     parser.add_argument("--query-types", default=None,
                         help="label file (qid<TAB>label[<TAB>reason]) overriding the committed query types")
+    parser.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "bh", "none"],
+                        help="multiple-testing correction, applied to the whole leaderboard: one family per "
+                             "(dataset, slice, baseline, metric) (default: holm)")
 
 
 @command("eval", "run systems on datasets, evaluate, update and print the leaderboard", _eval_arguments)
@@ -143,11 +146,13 @@ def run_eval(args: argparse.Namespace) -> int:
     systems = _systems(args.systems) if args.systems else DEFAULT_SYSTEMS
     datasets = _split(args.datasets)
     bench = _workbench(args)
-    bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types)
+    bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types,
+                         correction=args.correction)
     board = read_leaderboard(bench.leaderboard)
     board = board[board["dataset"].isin(datasets) & board["system"].isin(systems)]
     print(f"\nLeaderboard ({bench.leaderboard}); d_<metric>: delta vs baseline, * / ** significant at "
-          "0.05 / 0.01 (randomization test, Holm-corrected across systems):")
+          f"0.05 / 0.01 (exact randomization test, {args.correction}-corrected over every system the leaderboard "
+          "compares with the same baseline on that dataset and slice):")
     _print_table(board)
     return 0
 

@@ -1,5 +1,6 @@
 """Sliced evaluation: every metric per query-type slice with confidence intervals, and
-paired significance against a baseline, Holm–Bonferroni-corrected across the systems compared.
+paired significance against a baseline, corrected for multiple testing (Holm by default) within
+each family: the systems compared with the same baseline on the same slice and dataset.
 
 A slice is ``all`` or one label of a query labelling (``qa`` / ``exploratory``, see
 :mod:`workbench.analysis.query_types`); the caller passes the slices and their order.
@@ -11,8 +12,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .stats import (DEFAULT_ALPHA, DEFAULT_PERMUTATIONS, confidence_interval, holm_bonferroni, paired_t_test,
-                    randomization_test, significance_marker, wins_ties_losses)
+from .stats import (DEFAULT_ALPHA, DEFAULT_CORRECTION, DEFAULT_PERMUTATIONS, adjust_p_values, confidence_interval,
+                    paired_t_test, randomization_result, significance_marker, wins_ties_losses)
 
 
 ALL = "all"
@@ -34,16 +35,17 @@ def slice_qids(labels: pd.DataFrame, qids: pd.Index, slice_name: str) -> pd.Inde
 def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, baselines: Mapping[str, str | None],
                  metrics: list[str], slices: tuple[str, ...] | None = None, ci_level: float = 0.95,
                  ci_method: str = "t", permutations: int = DEFAULT_PERMUTATIONS, alpha: float = DEFAULT_ALPHA,
-                 seed: int = 0) -> pd.DataFrame:
+                 seed: int = 0, correction: str = DEFAULT_CORRECTION) -> pd.DataFrame:
     """One row per (system, slice) for one dataset.
 
     ``per_query`` maps every system (baselines included) to its per-query metric table
     (index qid). ``baselines`` maps the systems to report to their baseline (or None).
     Columns: ``system, slice, n_queries``, each metric with ``<m>_ci_low``/``<m>_ci_high``,
-    and where there is a baseline: ``baseline``, ``delta_<m>``, ``p_<m>`` (randomization),
-    ``p_t_<m>`` (paired t), ``p_holm_<m>`` (Holm over all the systems compared in that
-    slice, for that metric), ``sig_<m>`` ('*' p<=alpha, '**' p<=alpha/5 after correction), and
-    ``wtl_<m>`` (wins/ties/losses). ``slices`` default: :func:`label_slices`.
+    and where there is a baseline: ``baseline``, ``delta_<m>``, ``p_<m>`` (randomization, exact
+    up to 40 non-zero differences), ``p_se_<m>`` (its Monte Carlo standard error, 0 when exact),
+    ``p_t_<m>`` (paired t), the correction columns of :func:`apply_corrections` (here one family
+    per slice and baseline) and ``wtl_<m>`` (wins/ties/losses). ``slices`` default:
+    :func:`label_slices`.
     """
     slices = tuple(slices) if slices is not None else label_slices(labels)
     rows = []
@@ -63,18 +65,48 @@ def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, ba
                 for metric in metrics:
                     ours, theirs = values[metric].to_numpy(), base[metric].to_numpy()
                     row[f"delta_{metric}"] = float(ours.mean() - theirs.mean()) if len(qids) else float("nan")
-                    row[f"p_{metric}"] = randomization_test(theirs, ours, permutations, seed) if len(qids) else np.nan
+                    result = randomization_result(theirs, ours, permutations, seed) if len(qids) else None
+                    row[f"p_{metric}"] = result.p_value if result else np.nan
+                    row[f"p_se_{metric}"] = result.standard_error if result else np.nan
                     row[f"p_t_{metric}"] = paired_t_test(theirs, ours) if len(qids) else np.nan
                     row[f"wtl_{metric}"] = str(wins_ties_losses(theirs, ours))
             rows.append(row)
     frame = pd.DataFrame(rows)
+    return apply_corrections(frame, metrics, correction=correction, alpha=alpha)
+
+
+FAMILY_KEYS = ("dataset", "slice", "baseline")
+
+
+def apply_corrections(frame: pd.DataFrame, metrics: list[str] | None = None, correction: str = DEFAULT_CORRECTION,
+                      alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """Correct the randomization p-values for multiple testing, one family per (dataset, slice,
+    baseline) and metric: every row compared with the same baseline on the same queries.
+
+    Adds ``p_adj_<m>`` (the corrected p), ``sig_<m>`` ('*' <= alpha, '**' <= alpha/5 after
+    correction), ``correction`` and ``family_size`` (the number of systems in the row's family).
+    On the leaderboard this runs over the whole board after every update, so a row's family is
+    every system the leaderboard compares with that baseline, however many invocations made it.
+    """
     if frame.empty or "baseline" not in frame.columns:
         return frame
+    frame = frame.copy()
+    metrics = metrics or [column[2:] for column in frame.columns
+                          if column.startswith("p_") and not column.startswith(("p_t_", "p_adj_", "p_holm_", "p_se_"))]
+    keys = [key for key in FAMILY_KEYS if key in frame.columns]
+    compared = frame["baseline"].notna() & (frame["baseline"].astype(str) != "")
+    frame["correction"] = np.where(compared, correction, None)
+    frame["family_size"] = np.nan
+    for _, group in frame[compared].groupby(keys, dropna=False):
+        frame.loc[group.index, "family_size"] = len(group)
     for metric in metrics:
-        frame[f"p_holm_{metric}"] = np.nan
-        compared = frame["baseline"].notna()
-        for _, group in frame[compared].groupby("slice"):
-            frame.loc[group.index, f"p_holm_{metric}"] = holm_bonferroni(group[f"p_{metric}"].to_numpy())
-        frame[f"sig_{metric}"] = [significance_marker(p, alpha) if not np.isnan(p) else ""
-                                  for p in frame[f"p_holm_{metric}"]]
+        if f"p_{metric}" not in frame.columns:
+            continue
+        frame[f"p_adj_{metric}"] = np.nan
+        for _, group in frame[compared].groupby(keys, dropna=False):
+            frame.loc[group.index, f"p_adj_{metric}"] = adjust_p_values(group[f"p_{metric}"].to_numpy(dtype=float),
+                                                                         correction)
+        frame[f"sig_{metric}"] = ["" if pd.isna(p) else significance_marker(p, alpha)
+                                  for p in frame[f"p_adj_{metric}"]]
+        frame = frame.drop(columns=[f"p_holm_{metric}"], errors="ignore")  # the 0.1 column: per-invocation family
     return frame

@@ -4,8 +4,9 @@ The paired t-test is ranx's (scipy's ``ttest_rel``). The randomization test is w
 here rather than taken from ranx: ranx's numba version draws its permutations in parallel
 threads, so its p-values change from call to call with the same seed, and it reports
 p = 0 when no permutation reaches the observed difference. This one flips the signs of
-the per-query differences (equivalent to swapping the two systems' scores per query),
-is reproducible for a seed, and uses the (count + 1) / (n + 1) estimate.
+the per-query differences (equivalent to swapping the two systems' scores per query) and
+is exact, enumerating every sign pattern, up to 40 non-zero differences (every TREC DL
+slice); beyond, a seeded Monte Carlo estimate with its standard error.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
-DEFAULT_PERMUTATIONS = 10_000
+DEFAULT_PERMUTATIONS = 100_000
+MIN_MONTE_CARLO = 100_000  # draws when the exact test is out of reach
+EXACT_LIMIT = 40  # non-zero differences up to which p is exact (2 x 2^20 half sums)
 DEFAULT_ALPHA = 0.05
 
 
@@ -38,19 +41,85 @@ def confidence_interval(values, level: float = 0.95, method: str = "t", resample
     raise ValueError(f"unknown confidence interval method {method!r} (t or bootstrap)")
 
 
-def randomization_test(baseline, treatment, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0) -> float:
-    """Two-sided paired (Fisher) randomization test of the difference in means; returns the p-value."""
+@dataclass(frozen=True)
+class RandomizationResult:
+    """A paired randomization test: the two-sided p-value, how it was computed (``exact``
+    enumeration of every sign pattern, or ``monte-carlo``), the number of non-zero differences,
+    the patterns counted, and the Monte Carlo standard error (0 when exact)."""
+
+    p_value: float
+    method: str
+    n_nonzero: int
+    patterns: int
+    standard_error: float = 0.0
+
+
+def randomization_test(baseline, treatment, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0,
+                       exact_limit: int = EXACT_LIMIT) -> float:
+    """Two-sided paired (Fisher) randomization test of the mean difference; the p-value of
+    :func:`randomization_result` (exact up to ``exact_limit`` non-zero differences)."""
+    return randomization_result(baseline, treatment, permutations, seed, exact_limit).p_value
+
+
+def randomization_result(baseline, treatment, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0,
+                         exact_limit: int = EXACT_LIMIT) -> RandomizationResult:
+    """Two-sided paired randomization (sign-flip) test of the mean per-query difference.
+
+    Under the null hypothesis the two systems are exchangeable per query, so each difference
+    ``d_i = treatment_i - baseline_i`` is as likely to have had the opposite sign. The statistic
+    is ``|sum_i s_i d_i|`` over sign patterns ``s``; the two-sided p-value is the share of the
+    ``2^n`` equally likely patterns whose statistic reaches the observed ``|sum_i d_i|`` (the
+    observed pattern and its mirror included, so p >= 2 / 2^n). Zero differences flip to
+    themselves and are left out (n counts the non-zero ones).
+
+    Up to ``exact_limit`` non-zero differences (default 40) the p-value is exact: the sums of
+    the two halves of the differences are enumerated (2^(n/2) each) and pairs reaching the
+    observed statistic counted with a sorted search (meet in the middle). Beyond that,
+    ``max(permutations, 100000)`` random patterns estimate it as (count + 1) / (draws + 1),
+    with its binomial standard error recorded.
+    """
     differences = np.asarray(treatment, dtype=float) - np.asarray(baseline, dtype=float)
-    if len(differences) == 0 or not np.any(differences):
-        return 1.0
-    observed = abs(differences.mean())
+    scale = float(np.max(np.abs(differences))) if len(differences) else 0.0
+    nonzero = differences[np.abs(differences) > 1e-12 * max(scale, 1.0)] if scale > 0 else differences[:0]
+    n = len(nonzero)
+    if n == 0:
+        return RandomizationResult(1.0, "exact", 0, 1)
+    observed = abs(float(nonzero.sum()))
+    # sums computed in a different order may differ in the last bits: a pattern reaching the
+    # observed statistic within this tolerance counts as reaching it
+    tolerance = 1e-9 * max(float(np.abs(nonzero).sum()), 1e-300)
+    if n <= exact_limit:
+        count = _count_reaching(nonzero, observed - tolerance)
+        total = 2 ** n
+        return RandomizationResult(count / total, "exact", n, total)
+    draws = max(int(permutations), MIN_MONTE_CARLO)
     rng = np.random.default_rng(seed)
     extreme = 0
-    for start in range(0, permutations, 2000):  # chunks bound the memory of the sign matrix
-        size = min(2000, permutations - start)
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(size, len(differences)))
-        extreme += int(np.count_nonzero(np.abs((signs * differences).mean(axis=1)) >= observed - 1e-12))
-    return (extreme + 1) / (permutations + 1)
+    for start in range(0, draws, 4000):  # chunks bound the memory of the sign matrix
+        size = min(4000, draws - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(size, n))
+        extreme += int(np.count_nonzero(np.abs(signs @ nonzero) >= observed - tolerance))
+    p = (extreme + 1) / (draws + 1)
+    return RandomizationResult(p, "monte-carlo", n, draws, float(np.sqrt(p * (1 - p) / draws)))
+
+
+def _half_sums(values: np.ndarray) -> np.ndarray:
+    """Every signed sum of ``values`` (2^len of them)."""
+    sums = np.zeros(1)
+    for value in values:
+        sums = np.concatenate([sums + value, sums - value])
+    return sums
+
+
+def _count_reaching(values: np.ndarray, threshold: float) -> int:
+    """Number of sign patterns s with |sum s_i v_i| >= threshold, by meet in the middle."""
+    half = len(values) // 2
+    left, right = _half_sums(values[:half]), np.sort(_half_sums(values[half:]))
+    # a + b >= threshold  <=>  b >= threshold - a ;  a + b <= -threshold  <=>  b <= -threshold - a
+    upper = len(right) - np.searchsorted(right, threshold - left, side="left")
+    lower = np.searchsorted(right, -threshold - left, side="right")
+    # with threshold > 0 the two sets are disjoint
+    return int(upper.sum() + lower.sum()) if threshold > 0 else len(left) * len(right)
 
 
 def paired_t_test(baseline, treatment) -> float:
@@ -66,17 +135,30 @@ def paired_t_test(baseline, treatment) -> float:
 
 def holm_bonferroni(p_values) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    return adjust_p_values(p_values, "holm")
+
+
+#: multiple-testing corrections: workbench name -> statsmodels ``multipletests`` method
+CORRECTIONS = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
+DEFAULT_CORRECTION = "holm"
+
+
+def adjust_p_values(p_values, correction: str = DEFAULT_CORRECTION) -> np.ndarray:
+    """p-values adjusted for testing them as one family: ``holm`` (Holm–Bonferroni step-down,
+    controls the family-wise error rate; the default), ``bonferroni``, ``bh``
+    (Benjamini–Hochberg, controls the false discovery rate) or ``none``; statsmodels'
+    ``multipletests``. NaN p-values (nothing tested) stay NaN and are not counted."""
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}; known: {', '.join(CORRECTIONS)}")
     p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="mergesort")
-    adjusted = np.empty(m)
-    running = 0.0
-    for position, index in enumerate(order):
-        running = max(running, (m - position) * p[index])
-        adjusted[index] = min(1.0, running)
-    return adjusted
+    adjusted = p.copy()
+    tested = ~np.isnan(p)
+    if CORRECTIONS[correction] is None or not tested.any():
+        return adjusted
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted[tested] = multipletests(p[tested], method=CORRECTIONS[correction])[1]
+    return np.minimum(adjusted, 1.0)
 
 
 @dataclass(frozen=True)

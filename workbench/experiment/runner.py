@@ -16,6 +16,7 @@ from ..analysis.query_types import SLICES, load_query_types
 from ..core.files import sha256_file
 from ..evaluation.metrics import Evaluation, evaluate_run
 from ..evaluation.slices import sliced_table
+from ..evaluation.stats import DEFAULT_CORRECTION
 from ..report.leaderboard import read_leaderboard, upsert_rows
 from .produce import Session
 from .store import StoredRun, update_manifest
@@ -91,7 +92,7 @@ def leaderboard_row(session: Session, result: SystemResult, metrics: list[str],
 
 def run_experiment(session: Session, datasets: list[str], systems: list[str], metrics: list[str],
                    leaderboard: str | Path, baseline: str | None = None,
-                   query_types: str | Path | None = None) -> pd.DataFrame:
+                   query_types: str | Path | None = None, correction: str = DEFAULT_CORRECTION) -> pd.DataFrame:
     """Produce and evaluate every (dataset, system), sliced by query type, with significance
     against a baseline (default: each reranked system's candidate run); upsert the leaderboard
     and return the new rows."""
@@ -117,5 +118,8 @@ def run_experiment(session: Session, datasets: list[str], systems: list[str], me
         table = sliced_table(per_query, labels, baselines, metrics, slices=SLICES)
         for sliced in table.to_dict("records"):
             rows.append(leaderboard_row(session, results[sliced["system"]], metrics, sliced))
-    upsert_rows(rows, leaderboard)
-    return pd.DataFrame(rows)
+    board = upsert_rows(rows, leaderboard, correction=correction)
+    # the rows as the board holds them: corrected within their leaderboard-wide families
+    keys = {(row["dataset"], row["system"], row["slice"]) for row in rows}
+    mine = [key in keys for key in zip(board["dataset"], board["system"], board["slice"])]
+    return board[mine].reset_index(drop=True)

@@ -76,11 +76,11 @@ class Workbench:
         return leaderboard_row(self.session, result, self.metrics, sliced)
 
     def run_experiment(self, datasets: list[str], systems: list[str], baseline: str | None = None,
-                       query_types: str | Path | None = None) -> pd.DataFrame:
+                       query_types: str | Path | None = None, correction: str = "holm") -> pd.DataFrame:
         """Every (dataset, system) produced, evaluated and sliced, with significance against the
         baselines; the leaderboard is updated and the new rows returned."""
         return run_experiment(self.session, datasets, systems, self.metrics, self.leaderboard, baseline=baseline,
-                              query_types=query_types)
+                              query_types=query_types, correction=correction)
 
     def compare(self, a: str, b: str, dataset_name: str, metric: str = "ndcg@10", top: int = 5,
                 passages: int = 3) -> Comparison:

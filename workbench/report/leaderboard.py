@@ -11,6 +11,8 @@ from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from ..core.locks import file_lock
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
+from ..evaluation.slices import apply_corrections
+from ..evaluation.stats import DEFAULT_CORRECTION
 
 DEFAULT_LEADERBOARD = Path("runs/leaderboard.csv")
 KEY_COLUMNS = ["dataset", "system"]
@@ -50,18 +52,21 @@ def key_columns(board: pd.DataFrame) -> list[str]:
     return KEY_COLUMNS + (["slice"] if "slice" in board.columns else [])
 
 
-def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
-    """Insert rows, replacing existing rows with the same key; write atomically; return the board."""
+def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT_LEADERBOARD,
+                correction: str = DEFAULT_CORRECTION) -> pd.DataFrame:
+    """Insert rows, replacing existing rows with the same key; recompute the multiple-testing
+    correction over the whole board (one family per dataset, slice, baseline and metric; see
+    :func:`~workbench.evaluation.slices.apply_corrections`); write atomically; return the board."""
     path = Path(path)
     new = pd.DataFrame(list(rows))
     if new.empty:
         return read_leaderboard(path)
     # read, merge and replace under one lock: concurrent processes each add their rows
     with file_lock(path, "the leaderboard"):
-        return _upsert_locked(new, path)
+        return _upsert_locked(new, path, correction)
 
 
-def _upsert_locked(new: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _upsert_locked(new: pd.DataFrame, path: Path, correction: str) -> pd.DataFrame:
     board = read_leaderboard(path)
     keys = key_columns(new)
     if not board.empty:
@@ -74,6 +79,7 @@ def _upsert_locked(new: pd.DataFrame, path: Path) -> pd.DataFrame:
         board = pd.concat([board, new], ignore_index=True) if not board.empty else new
     else:
         board = new
+    board = apply_corrections(board, correction=correction)
     order = {name: position for position, name in enumerate(SLICES)}
     board = board.sort_values(keys, key=lambda col: col.map(lambda v: order.get(v, len(order))) if col.name == "slice"
                               else col, kind="mergesort").reset_index(drop=True)
