@@ -132,3 +132,19 @@ def test_sliced_table():
     assert rows.loc[("B", "all"), "p_ndcg@5"] == 2 / 64 and rows.loc[("B", "all"), "p_se_ndcg@5"] == 0.0
     assert rows.loc[("B", "all"), "family_size"] == 2 and rows.loc[("B", "all"), "correction"] == "holm"
     assert rows.loc[("B", "all"), "ndcg@5_ci_low"] < rows.loc[("B", "all"), "ndcg@5"]
+
+
+def test_paired_effect_size_and_minimal_detectable_effect():
+    from statsmodels.stats.power import TTestPower
+
+    from workbench.evaluation.stats import paired_effect
+
+    baseline = np.zeros(10)
+    treatment = np.array([0.1, 0.3, 0.2, 0.0, 0.4, 0.1, 0.2, 0.3, 0.2, 0.2])
+    effect = paired_effect(baseline, treatment)
+    sd = treatment.std(ddof=1)
+    assert effect.d_z == pytest.approx(treatment.mean() / sd)
+    assert effect.d_z_ci_low < effect.d_z < effect.d_z_ci_high
+    # at the minimal detectable effect a paired t-test has 80% power
+    assert TTestPower().power(effect.minimal_detectable_effect / sd, 10, 0.05) == pytest.approx(0.8, abs=1e-6)
+    assert np.isnan(paired_effect([0.5], [0.7]).minimal_detectable_effect)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .stats import (DEFAULT_ALPHA, DEFAULT_CORRECTION, DEFAULT_PERMUTATIONS, adjust_p_values, confidence_interval,
-                    paired_t_test, randomization_result, significance_marker, wins_ties_losses)
+                    paired_effect, paired_t_test, randomization_result, significance_marker, wins_ties_losses)
 
 
 ALL = "all"
@@ -43,7 +43,9 @@ def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, ba
     Columns: ``system, slice, n_queries``, each metric with ``<m>_ci_low``/``<m>_ci_high``,
     and where there is a baseline: ``baseline``, ``delta_<m>``, ``p_<m>`` (randomization, exact
     up to 40 non-zero differences), ``p_se_<m>`` (its Monte Carlo standard error, 0 when exact),
-    ``p_t_<m>`` (paired t), the correction columns of :func:`apply_corrections` (here one family
+    ``p_t_<m>`` (paired t), ``d_z_<m>`` with ``d_z_ci_low_<m>``/``d_z_ci_high_<m>`` (paired effect
+    size) and ``mde_<m>`` (minimal detectable effect at 80% power, metric units; see
+    :func:`~.stats.paired_effect`), the correction columns of :func:`apply_corrections` (here one family
     per slice and baseline) and ``wtl_<m>`` (wins/ties/losses). ``slices`` default:
     :func:`label_slices`.
     """
@@ -69,6 +71,10 @@ def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, ba
                     row[f"p_{metric}"] = result.p_value if result else np.nan
                     row[f"p_se_{metric}"] = result.standard_error if result else np.nan
                     row[f"p_t_{metric}"] = paired_t_test(theirs, ours) if len(qids) else np.nan
+                    effect = paired_effect(theirs, ours, alpha)
+                    row[f"d_z_{metric}"] = effect.d_z
+                    row[f"d_z_ci_low_{metric}"], row[f"d_z_ci_high_{metric}"] = effect.d_z_ci_low, effect.d_z_ci_high
+                    row[f"mde_{metric}"] = effect.minimal_detectable_effect
                     row[f"wtl_{metric}"] = str(wins_ties_losses(theirs, ours))
             rows.append(row)
     frame = pd.DataFrame(rows)

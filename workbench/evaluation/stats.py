@@ -10,6 +10,7 @@ slice); beyond, a seeded Monte Carlo estimate with its standard error.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ DEFAULT_PERMUTATIONS = 100_000
 MIN_MONTE_CARLO = 100_000  # draws when the exact test is out of reach
 EXACT_LIMIT = 40  # non-zero differences up to which p is exact (2 x 2^20 half sums)
 DEFAULT_ALPHA = 0.05
+DEFAULT_POWER = 0.8
 
 
 def confidence_interval(values, level: float = 0.95, method: str = "t", resamples: int = 10_000,
@@ -159,6 +161,53 @@ def adjust_p_values(p_values, correction: str = DEFAULT_CORRECTION) -> np.ndarra
 
     adjusted[tested] = multipletests(p[tested], method=CORRECTIONS[correction])[1]
     return np.minimum(adjusted, 1.0)
+
+
+@dataclass(frozen=True)
+class PairedEffect:
+    """Size of a paired difference: ``d_z`` = mean / SD of the per-query differences, with a
+    CI, and the minimal detectable effect (in metric units) of a slice of this size and
+    variance."""
+
+    d_z: float
+    d_z_ci_low: float
+    d_z_ci_high: float
+    minimal_detectable_effect: float
+
+
+def paired_effect(baseline, treatment, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER,
+                  level: float = 0.95) -> PairedEffect:
+    """Paired effect size and power of one comparison on one slice.
+
+    ``d_z = mean(d) / sd(d)`` (Cohen's d for paired samples) with an approximate CI
+    ``d_z ± z * sqrt(1/n + d_z^2 / (2n))``. The minimal detectable effect is the smallest mean
+    difference a two-sided paired t-test at ``alpha`` detects with probability ``power`` given
+    n and the observed SD of the differences: the ``d_z`` solving statsmodels' ``TTestPower``
+    (noncentral t) for n, alpha and power, times that SD.
+    So "not significant" on a slice with an MDE of 0.15 means "could not have detected less
+    than 0.15". NaN where n < 2 or every difference is equal."""
+    differences = np.asarray(treatment, dtype=float) - np.asarray(baseline, dtype=float)
+    n = len(differences)
+    nan = float("nan")
+    if n < 2:
+        return PairedEffect(nan, nan, nan, nan)
+    sd = float(differences.std(ddof=1))
+    mde = minimal_detectable_d(n, alpha, power) * sd
+    if sd <= 1e-12:
+        return PairedEffect(nan, nan, nan, mde)
+    d_z = float(differences.mean()) / sd
+    half = float(_scipy_stats.norm.ppf((1 + level) / 2)) * float(np.sqrt(1 / n + d_z ** 2 / (2 * n)))
+    return PairedEffect(d_z, d_z - half, d_z + half, mde)
+
+
+@functools.lru_cache(maxsize=256)
+def minimal_detectable_d(n: int, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER) -> float:
+    """Smallest standardised paired effect ``d_z`` that a two-sided one-sample t-test on n
+    differences detects at ``alpha`` with probability ``power`` (statsmodels' TTestPower)."""
+    from statsmodels.stats.power import TTestPower
+
+    return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
+                                          alternative="two-sided"))
 
 
 @dataclass(frozen=True)

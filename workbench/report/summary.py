@@ -13,6 +13,7 @@ from .leaderboard import not_comparable
 from .plots import plot_slices
 
 HEADLINE = tuple(HEADLINE_METRICS)
+SMALL_SLICE_MDE = 0.10  # a slice that cannot detect a 10-point change says little when "not significant"
 
 
 def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, plot_name: str = "slices.png") -> str:
@@ -21,12 +22,17 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
              "Per query-type slice: mean [95% CI], and against the baseline the delta with `*`/`**` when a "
              "paired randomization test is significant at 0.05/0.01 after Holm correction across systems; "
              "W/T/L = queries won/tied/lost. † = not comparable with published figures (see the "
-             "leaderboard's comparability column).", "", f"![slices]({plot_name})", ""]
+             "leaderboard's comparability column). MDE = minimal detectable effect: the smallest "
+             "difference a paired test on this slice (its n and variance) detects with 80% power at 0.05; "
+             f"‡ = a slice too small to detect differences under {SMALL_SLICE_MDE:.2f}, where 'not significant' "
+             "says little. Families for the correction: every system the leaderboard compares with the "
+             "same baseline on the same dataset and slice; slices are subgroup analyses.", "",
+             f"![slices]({plot_name})", ""]
     for dataset in sorted(board["dataset"].unique()):
         rows = board[board["dataset"] == dataset]
         lines += [f"## {dataset}", ""]
         header = ["system", "slice", "n"] + [f"{m}" for m in metrics] + [f"Δ {m}" for m in metrics] + \
-                 ["W/T/L " + metrics[0], "baseline"]
+                 [f"MDE {m}" for m in metrics] + ["W/T/L " + metrics[0], "baseline"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for record in rows.to_dict("records"):
             cells = [record["system"] + (" †" if not_comparable(record) else ""), record["slice"],
@@ -39,6 +45,12 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
                 delta = record.get(f"delta_{m}", np.nan)
                 marker = record.get(f"sig_{m}", "")
                 cells.append("" if pd.isna(delta) else f"{delta:+.4f}{'' if pd.isna(marker) else marker}")
+            for m in metrics:
+                mde = record.get(f"mde_{m}", np.nan)
+                cells.append("" if pd.isna(mde) else f"{mde:.3f}")
+            if any(not pd.isna(record.get(f"mde_{m}", np.nan)) and record[f"mde_{m}"] > SMALL_SLICE_MDE
+                   for m in metrics):
+                cells[1] += " ‡"
             wtl = record.get(f"wtl_{metrics[0]}", "")
             cells.append("" if pd.isna(wtl) else str(wtl))
             baseline = record.get("baseline", "")
