@@ -253,12 +253,28 @@ def run_compare(args: argparse.Namespace) -> int:
 def _leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", default="runs/leaderboard.csv")
     parser.add_argument("--dataset", default=None)
+    parser.add_argument("--rebuild", action="store_true",
+                        help="recompute every row (metrics, CIs, deltas, tests, corrections) from the stored runs, "
+                             "qrels and query types alone, with no model call, and rewrite the leaderboard")
+    parser.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "bh", "none"],
+                        help="with --rebuild: the multiple-testing correction (default: holm)")
+    parser.add_argument("--data-dir", default=None, help="with --rebuild: the data directory")
+    parser.add_argument("--query-types", default=None, help="with --rebuild: a label file overriding the committed ones")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 
 
-@command("leaderboard", "print the leaderboard", _leaderboard_arguments)
+@command("leaderboard", "print the leaderboard (--rebuild: recompute it from the stored runs)", _leaderboard_arguments)
 def run_leaderboard(args: argparse.Namespace) -> int:
     from .report.leaderboard import read_leaderboard
 
+    if args.rebuild:
+        from .experiment import Workbench
+
+        path = Path(args.path)
+        bench = Workbench(data_dir=args.data_dir, runs_dir=path.parent, leaderboard=path, progress=False)
+        before = read_leaderboard(path)
+        rebuilt = bench.rebuild_leaderboard(query_types=args.query_types, correction=args.correction)
+        print(f"rebuilt {len(rebuilt)} rows of {path} from the stored runs ({len(before)} before)")
     _print_table(read_leaderboard(args.path), args.dataset)
     return 0
 

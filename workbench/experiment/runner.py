@@ -13,11 +13,12 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.query_types import SLICES, load_query_types
+from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
 from ..evaluation.metrics import Evaluation, evaluate_run
 from ..evaluation.slices import sliced_table
 from ..evaluation.stats import DEFAULT_CORRECTION
-from ..report.leaderboard import read_leaderboard, upsert_rows
+from ..report.leaderboard import read_leaderboard, upsert_rows, write_board
 from .produce import Session
 from .store import StoredRun, update_manifest
 from .systems import parse_system
@@ -123,3 +124,51 @@ def run_experiment(session: Session, datasets: list[str], systems: list[str], me
     keys = {(row["dataset"], row["system"], row["slice"]) for row in rows}
     mine = [key in keys for key in zip(board["dataset"], board["system"], board["slice"])]
     return board[mine].reset_index(drop=True)
+
+
+def rebuild_leaderboard(session: Session, leaderboard: str | Path, metrics: list[str],
+                        query_types: str | Path | None = None, correction: str = DEFAULT_CORRECTION,
+                        write: bool = True) -> pd.DataFrame:
+    """Recompute every leaderboard row from the stored runs, qrels and query-type labels alone
+    (no model is called, nothing is produced): metrics, CIs, deltas, tests and corrections.
+
+    Each row's run is read from its stored file (checked against its manifest's sha256), as
+    :func:`run_experiment` does, so the rebuilt board equals the incremental one. Returns the
+    rebuilt board; with ``write`` it replaces the leaderboard file (atomically, under its lock).
+    """
+    from ..core.locks import file_lock
+    from ..evaluation.slices import apply_corrections
+
+    board = read_leaderboard(leaderboard)
+    if board.empty:
+        raise WorkbenchError("the leaderboard is empty: nothing to rebuild", leaderboard)
+    rows = []
+    for dataset_name in sorted(board["dataset"].unique()):
+        dataset = session.dataset(dataset_name)
+        mine = board[board["dataset"] == dataset_name]
+        first = mine.drop_duplicates("system")
+        baselines = {}
+        for record in mine.to_dict("records"):
+            base = record.get("baseline")
+            baselines[record["system"]] = base if isinstance(base, str) and base else None
+        results, per_query = {}, {}
+        for record in first.to_dict("records"):
+            stored = session.store.load(dataset_name, record["system"], record.get("run_path"))
+            evaluation = evaluate_run(stored.run, dataset.qrels, dataset.relevance_level, metrics)
+            results[record["system"]] = SystemResult(dataset_name, record["system"], stored, evaluation, 0.0)
+            per_query[record["system"]] = evaluation.per_query
+        for extra in {b for b in baselines.values() if b} - per_query.keys():
+            stored = session.store.load(dataset_name, extra)
+            per_query[extra] = evaluate_run(stored.run, dataset.qrels, dataset.relevance_level, metrics).per_query
+        labels = load_query_types(dataset, override_path=query_types)
+        table = sliced_table(per_query, labels, baselines, metrics, slices=SLICES)
+        for sliced in table.to_dict("records"):
+            rows.append(leaderboard_row(session, results[sliced["system"]], metrics, sliced))
+    rebuilt = apply_corrections(pd.DataFrame(rows), correction=correction)
+    order = {name: position for position, name in enumerate(SLICES)}
+    rebuilt = rebuilt.sort_values(["dataset", "system", "slice"], kind="mergesort", key=lambda col: col.map(
+        lambda v: order.get(v, len(order))) if col.name == "slice" else col).reset_index(drop=True)
+    if write:
+        with file_lock(leaderboard, "the leaderboard"):
+            write_board(rebuilt, leaderboard)
+    return rebuilt

@@ -139,6 +139,27 @@ class RunStore:
             return None
         return StoredRun(read_run(run_path), run_path, manifest, reused=True)
 
+    def load(self, dataset: str, system: str, run_path: str | Path | None = None) -> StoredRun:
+        """The stored run of a system as it is on disk (no configuration check), verified against
+        its manifest's checksum: what a leaderboard rebuild evaluates."""
+        if run_path is None or not Path(run_path).is_file():
+            run_path, manifest_path = self.paths(dataset, system)
+            if not manifest_path.is_file():
+                with self.lock(dataset, system):
+                    with contextlib.suppress(FileNotFoundError):
+                        self._adopt_legacy(dataset, system)
+        run_path = Path(run_path)
+        manifest = read_manifest(manifest_path_of(run_path))
+        if not run_path.is_file() or manifest is None:
+            raise WorkbenchError(f"no stored run of {system!r} on {dataset} (run `workbench eval` to produce it)",
+                                 run_path)
+        if manifest.get("system") != system:
+            raise WorkbenchError(f"the stored run is of {manifest.get('system')!r}, not {system!r}", run_path)
+        if manifest.get("sha256") != sha256_file(run_path):
+            raise WorkbenchError("run file does not match its manifest's sha256 (modified after it was stored)",
+                                 run_path)
+        return StoredRun(read_run(run_path), run_path, manifest, reused=True)
+
     def save(self, run: pd.DataFrame, dataset: str, system: str, config: dict[str, Any], config_fingerprint: str,
              **details: Any) -> StoredRun:
         """Write the run file and its manifest (both atomically; the manifest last)."""

@@ -26,7 +26,8 @@ from ..evaluation.metrics import DEFAULT_METRICS, Evaluation
 from ..report.leaderboard import DEFAULT_LEADERBOARD
 from ..rerankers.protocol import Reranker
 from .produce import DEFAULT_RERANK_DEPTH, Session
-from .runner import SystemResult, evaluate_stored, leaderboard_row, run_experiment, run_system
+from .runner import (SystemResult, evaluate_stored, leaderboard_row, rebuild_leaderboard, run_experiment,
+                     run_system)
 from .store import DEFAULT_RUNS_DIR, StoredRun
 
 
@@ -74,6 +75,12 @@ class Workbench:
 
     def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
         return leaderboard_row(self.session, result, self.metrics, sliced)
+
+    def rebuild_leaderboard(self, query_types: str | Path | None = None, correction: str = "holm",
+                            write: bool = True) -> pd.DataFrame:
+        """Recompute every leaderboard row from stored runs, qrels and labels alone (no model call)."""
+        return rebuild_leaderboard(self.session, self.leaderboard, self.metrics, query_types=query_types,
+                                   correction=correction, write=write)
 
     def run_experiment(self, datasets: list[str], systems: list[str], baseline: str | None = None,
                        query_types: str | Path | None = None, correction: str = "holm") -> pd.DataFrame:

@@ -83,9 +83,19 @@ def _upsert_locked(new: pd.DataFrame, path: Path, correction: str) -> pd.DataFra
     order = {name: position for position, name in enumerate(SLICES)}
     board = board.sort_values(keys, key=lambda col: col.map(lambda v: order.get(v, len(order))) if col.name == "slice"
                               else col, kind="mergesort").reset_index(drop=True)
-    with atomic_write(path) as handle:
-        board.to_csv(handle, index=False, float_format="%.4f")
+    write_board(board, path)
     return board
+
+
+def write_board(board: pd.DataFrame, path: str | Path) -> None:
+    """Write the leaderboard atomically: metrics to 4 decimals, p-values in full precision (the
+    correction is recomputed from them after every update, so rounding them would move it)."""
+    shown = board.copy()
+    for column in shown.columns:
+        if column.startswith("p_") and pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = [("" if pd.isna(value) else repr(float(value))) for value in shown[column]]
+    with atomic_write(path) as handle:
+        shown.to_csv(handle, index=False, float_format="%.4f")
 
 
 def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
