@@ -63,6 +63,15 @@ def test_randomization_is_exact_to_forty_then_monte_carlo_with_its_error():
     assert 0 < estimated.standard_error < 0.002
 
 
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(4)
+    for m in (1, 2, 5, 13):
+        p = rng.random(m) ** 3
+        assert holm_bonferroni(p) == pytest.approx(multipletests(p, method="holm")[1])
+
+
 def test_corrections_match_statsmodels_and_skip_untested():
     p = [0.01, 0.04, np.nan, 0.03]
     assert list(adjust_p_values(p, "holm")[[0, 1, 3]]) == pytest.approx([0.03, 0.06, 0.06])
