@@ -34,7 +34,9 @@ def ablation_table(board: pd.DataFrame, systems: list[str], baseline: str,
             row[metric] = record[metric]
             is_base = record["system"] == baseline
             row[f"d_{metric}"] = 0.0 if is_base else record.get(f"delta_{metric}")
-            row[f"sig_{metric}"] = "" if is_base else (record.get(f"sig_{metric}") or "")
+            marker = record.get(f"sig_{metric}")
+            row[f"sig_{metric}"] = "" if is_base or not isinstance(marker, str) else marker
+            row[f"mde_{metric}"] = float("nan") if is_base else record.get(f"mde_{metric}", float("nan"))
         out.append(row)
     table = pd.DataFrame(out)
     order = {name: i for i, name in enumerate(systems)}
@@ -47,7 +49,8 @@ def ablation_markdown(table: pd.DataFrame, baseline: str, metrics: tuple[str, ..
     """Markdown: one table per dataset and slice; deltas vs the baseline, ``*``/``**`` significant at
     0.05/0.01 (paired randomization test, Holm-corrected across the systems compared)."""
     lines = ["# Loss ablation", "", f"Baseline: `{baseline}`. Deltas are against it; `*`/`**`: significant at "
-             "0.05/0.01 after Holm correction across the systems compared (paired randomization test).", ""]
+             "0.05/0.01 (paired randomization test, exact where the slice allows) after Holm correction over the "
+             "family of every system the leaderboard compares with this baseline on that dataset and slice.", ""]
     for (dataset, slice_name), group in table.groupby(["dataset", "slice"], sort=False):
         lines += [f"## {dataset}, {slice_name} (n={int(group['n'].iloc[0])})", "",
                   "| system | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
@@ -58,5 +61,10 @@ def ablation_markdown(table: pd.DataFrame, baseline: str, metrics: tuple[str, ..
                 cells.append(f"{record[m]:.4f}" + ("" if record["system"] == baseline or pd.isna(delta)
                                                    else f" ({delta:+.4f}{record[f'sig_{m}']})"))
             lines.append(f"| {record['system']} | " + " | ".join(cells) + " |")
+        mdes = [f"{m} {group[f'mde_{m}'].min():.3f}–{group[f'mde_{m}'].max():.3f}" for m in metrics
+                if f"mde_{m}" in group.columns and group[f"mde_{m}"].notna().any()]
+        if mdes:
+            lines += ["", "Minimal detectable effect against the baseline (80% power, 0.05; range over the "
+                      "systems): " + ", ".join(mdes) + "."]
         lines.append("")
     return "\n".join(lines)
