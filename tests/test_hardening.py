@@ -239,3 +239,23 @@ def test_quiet_java_prints_no_info_lines(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
     assert "INFO" not in done.stderr, done.stderr
+
+
+def test_damaged_embedding_shard_is_set_aside_and_encoded_again(tmp_path, caplog):
+    import numpy as np
+
+    from workbench.first_stage.shards import encode_in_shards
+
+    texts = [f"text {i}" for i in range(10)]
+    calls = []
+
+    def encode(chunk):
+        calls.append(len(chunk))
+        return np.ones((len(chunk), 4), dtype=np.float32)
+
+    encode_in_shards(texts, encode, tmp_path, {"encoder": "fake"}, shard_size=4, progress=False)
+    (tmp_path / "shard-00001.npy").write_bytes(b"\x93NUMPY truncated")
+    calls.clear()
+    shards = encode_in_shards(texts, encode, tmp_path, {"encoder": "fake"}, shard_size=4, progress=False)
+    assert calls == [4] and [s.shape[0] for s in shards] == [4, 4, 2]
+    assert "set aside" in caplog.text and list(tmp_path.glob("shard-00001.npy.corrupt-*"))
