@@ -93,12 +93,14 @@ class Session:
         """The reranker ``spec`` names, built once per process (a learned first stage shares it);
         one built for a single dataset (a fold model) is kept per dataset. A model trained here is
         checked against the dataset's queries before it is used on them (the leakage guard)."""
+        checked_dirs: set[Path] = set()  # each model directory's record is read once per dataset
         if (spec, dataset.name) not in self._leakage_checked:
             # a model trained here, named by path: checked before it is even loaded
             _, values = RERANKERS.parse(spec)
             model = values.get("model")
             if isinstance(model, str) and Path(model).expanduser().is_dir():
                 check_no_leakage(Path(model).expanduser(), dataset)
+                checked_dirs.add(Path(model).expanduser().resolve())
         reranker = self._rerankers.get((spec, dataset.name)) or self._rerankers.get((spec, None))
         if reranker is None:
             context = RerankContext(collection=self.collection(dataset), dataset=dataset, device=self.device)
@@ -106,7 +108,9 @@ class Session:
             self._rerankers[(spec, dataset.name if reranker.per_dataset else None)] = reranker
         directory = getattr(reranker, "directory", None)
         if directory is not None and (spec, dataset.name) not in self._leakage_checked:
-            check_no_leakage(directory, dataset)
+            already = getattr(reranker, "leakage_checked_for", None) == dataset.name
+            if not already and Path(directory).resolve() not in checked_dirs:
+                check_no_leakage(directory, dataset)
             self._leakage_checked.add((spec, dataset.name))
         return reranker
 

@@ -95,4 +95,5 @@ def make_finetuned(context: RerankContext, *, name: str | None, root: str | None
     reranker = load_finetuned(directory, device or context.device, batch_size)
     reranker.per_dataset = True
     reranker.comparability = CROSS_YEAR
+    reranker.leakage_checked_for = context.dataset.name  # the session need not read the record again
     return reranker
