@@ -9,6 +9,7 @@ import glob
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -47,6 +48,18 @@ def remove_abandoned_temporaries(path: str | Path) -> list[Path]:
                 candidate.unlink()
                 removed.append(candidate)
     return removed
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a damaged cache file or directory out of the way, never deleting it and never
+    overwriting an earlier one: ``<name>.corrupt-<time>-<pid>[-<n>]``. Returns the new path."""
+    path = Path(path)
+    base = f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    aside, counter = path.with_name(base), 1
+    while aside.exists():
+        aside, counter = path.with_name(f"{base}-{counter}"), counter + 1
+    os.replace(path, aside)
+    return aside
 
 
 def process_alive(pid: int) -> bool:

@@ -18,7 +18,7 @@ from ..core.files import sha256_file
 from ..evaluation.metrics import Evaluation, evaluate_run
 from ..evaluation.slices import sliced_table
 from ..evaluation.stats import DEFAULT_CORRECTION
-from ..report.leaderboard import read_leaderboard, upsert_rows, write_board
+from ..report.leaderboard import read_leaderboard, sort_board, upsert_rows, write_board
 from .produce import Session
 from .store import StoredRun, update_manifest
 from .systems import parse_system
@@ -164,10 +164,7 @@ def rebuild_leaderboard(session: Session, leaderboard: str | Path, metrics: list
         table = sliced_table(per_query, labels, baselines, metrics, slices=SLICES)
         for sliced in table.to_dict("records"):
             rows.append(leaderboard_row(session, results[sliced["system"]], metrics, sliced))
-    rebuilt = apply_corrections(pd.DataFrame(rows), correction=correction)
-    order = {name: position for position, name in enumerate(SLICES)}
-    rebuilt = rebuilt.sort_values(["dataset", "system", "slice"], kind="mergesort", key=lambda col: col.map(
-        lambda v: order.get(v, len(order))) if col.name == "slice" else col).reset_index(drop=True)
+    rebuilt = sort_board(apply_corrections(pd.DataFrame(rows), correction=correction))
     if write:
         with file_lock(leaderboard, "the leaderboard"):
             write_board(rebuilt, leaderboard)

@@ -104,7 +104,12 @@ class RunStore:
     def _adopt_legacy(self, dataset: str, system: str) -> None:
         """Move a run stored under the 0.1 name (``<safe_name>.trec``) to its collision-free name,
         but only if its manifest says it is this very system: under the old scheme several
-        systems could share one file, and a run of another system must never be taken."""
+        systems could share one file, and a run of another system must never be taken. Under the
+        run's lock; a run another process adopted first is simply found at its new name."""
+        with self.lock(dataset, system), contextlib.suppress(FileNotFoundError):
+            self._adopt_legacy_locked(dataset, system)
+
+    def _adopt_legacy_locked(self, dataset: str, system: str) -> None:
         base = self.runs_dir / dataset / safe_name(system)
         legacy_run, legacy_manifest = base.with_suffix(RUN_SUFFIX), base.with_suffix(MANIFEST_SUFFIX)
         manifest = read_manifest(legacy_manifest) if legacy_run.is_file() else None
@@ -125,9 +130,7 @@ class RunStore:
         """The stored run for (dataset, system) if it was made with this configuration and is intact."""
         run_path, manifest_path = self.paths(dataset, system)
         if not manifest_path.is_file():
-            with self.lock(dataset, system):
-                with contextlib.suppress(FileNotFoundError):  # another process adopted it first
-                    self._adopt_legacy(dataset, system)
+            self._adopt_legacy(dataset, system)
         if not (run_path.is_file() and manifest_path.is_file()):
             return None
         manifest = read_manifest(manifest_path)
@@ -145,9 +148,7 @@ class RunStore:
         if run_path is None or not Path(run_path).is_file():
             run_path, manifest_path = self.paths(dataset, system)
             if not manifest_path.is_file():
-                with self.lock(dataset, system):
-                    with contextlib.suppress(FileNotFoundError):
-                        self._adopt_legacy(dataset, system)
+                self._adopt_legacy(dataset, system)
         run_path = Path(run_path)
         manifest = read_manifest(manifest_path_of(run_path))
         if not run_path.is_file() or manifest is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write, process_alive
+from ..core.files import atomic_write, process_alive, set_aside
 from ..core.locks import file_lock
 from ..data.collection import Collection
 
@@ -101,8 +101,7 @@ def verify_index(target: Path) -> bool:
 
 
 def _set_aside(target: Path) -> None:
-    aside = target.with_name(f"{target.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-    os.replace(target, aside)
+    aside = set_aside(target)
     log.warning("Lucene index %s is damaged or unfinished: set aside as %s; rebuilding it", target, aside.name)
 
 

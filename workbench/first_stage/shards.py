@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write
+from ..core.files import atomic_write, set_aside
 from ..core.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -85,8 +83,7 @@ def _encode_in_shards(texts, encode, directory, meta, shard_size, progress, desc
             if problem is None:
                 shards[i] = value
                 continue
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-            os.replace(path, aside)
+            aside = set_aside(path)
             log.warning("embedding shard %s is damaged (%s): set aside as %s; encoding it again", path, problem,
                         aside.name)
         missing.append(i)

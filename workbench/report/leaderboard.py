@@ -79,12 +79,16 @@ def _upsert_locked(new: pd.DataFrame, path: Path, correction: str) -> pd.DataFra
         board = pd.concat([board, new], ignore_index=True) if not board.empty else new
     else:
         board = new
-    board = apply_corrections(board, correction=correction)
-    order = {name: position for position, name in enumerate(SLICES)}
-    board = board.sort_values(keys, key=lambda col: col.map(lambda v: order.get(v, len(order))) if col.name == "slice"
-                              else col, kind="mergesort").reset_index(drop=True)
+    board = sort_board(apply_corrections(board, correction=correction))
     write_board(board, path)
     return board
+
+
+def sort_board(board: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the leaderboard's order: dataset, system, then the slices as :data:`SLICES` lists them."""
+    order = {name: position for position, name in enumerate(SLICES)}
+    return board.sort_values(key_columns(board), key=lambda col: col.map(lambda v: order.get(v, len(order)))
+                             if col.name == "slice" else col, kind="mergesort").reset_index(drop=True)
 
 
 def write_board(board: pd.DataFrame, path: str | Path) -> None:

@@ -11,11 +11,11 @@ import hashlib
 import logging
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from ..core.cache import cache_dir
+from ..core.files import set_aside
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,16 +71,11 @@ class ScoreCache:
         return connection
 
     def _set_aside(self, error: sqlite3.DatabaseError) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
-        counter = 1
-        while aside.exists():  # never overwrite an earlier set-aside file
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}-{counter}")
-            counter += 1
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(str(self.path) + suffix)
-            if source.exists():
-                os.replace(source, Path(str(aside) + suffix))
+        aside = set_aside(self.path)
+        for suffix in ("-wal", "-shm"):  # SQLite's companions go with it
+            companion = Path(str(self.path) + suffix)
+            if companion.exists():
+                os.replace(companion, Path(str(aside) + suffix))
         log.warning("score cache %s is damaged (%s): set aside as %s; starting an empty cache",
                     self.path, error, aside.name)
 
