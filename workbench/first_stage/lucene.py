@@ -61,7 +61,7 @@ def build_index(collection: Collection, threads: int | None = None, root: str | 
     key = index_fingerprint(collection)
     root = Path(root) if root else cache_dir("indexes")
     target = root / f"{collection.path.stem}-{key[:16]}"
-    if not force and verify_index(target):
+    if not force and verify_index(target, report=False):  # says why under the lock, once
         return LuceneIndex(target, key, built=False, seconds=0.0)
     root.mkdir(parents=True, exist_ok=True)
     with file_lock(target, f"the Lucene index {target.name}"):
@@ -76,7 +76,7 @@ def build_index(collection: Collection, threads: int | None = None, root: str | 
         return _build(collection, key, target, root, threads or max(1, os.cpu_count() or 1))
 
 
-def verify_index(target: Path) -> bool:
+def verify_index(target: Path, report: bool = True) -> bool:
     """Whether ``target`` is a complete index: its marker lists every file with its size (cheap:
     one stat per file). An index without a marker is unfinished; one whose files differ from the
     marker's list was damaged after it was built."""
@@ -89,13 +89,15 @@ def verify_index(target: Path) -> bool:
     except (OSError, ValueError, KeyError):
         files = None
     if not isinstance(files, dict) or not files:
-        log.warning("Lucene index %s has an unreadable or old marker", target)
+        if report:
+            log.warning("Lucene index %s has an unreadable or old marker", target)
         return False
     for name, size in files.items():
         path = target / name
         if not path.is_file() or path.stat().st_size != size:
-            log.warning("Lucene index %s is damaged: %s is %s", target, name,
-                        "missing" if not path.is_file() else "of the wrong size")
+            if report:
+                log.warning("Lucene index %s is damaged: %s is %s", target, name,
+                            "missing" if not path.is_file() else "of the wrong size")
             return False
     return True
 
