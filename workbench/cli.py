@@ -157,6 +157,36 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("reranker", help="reranker spec (dense-minilm, splade-tiny, cross-encoder:<model>, "
+                        "finetuned:<name>)")
+    parser.add_argument("--datasets", default="dl19,dl20,dev600", help="comma-separated dataset names")
+    parser.add_argument("--candidates", default="official-bm25", help="candidate system (default: official-bm25)")
+    parser.add_argument("--paths", default=None, help="comma-separated path labels to check besides the exact one "
+                        "(default: every path the reranker offers)")
+    parser.add_argument("--out", default=None, help="write <out>.md and <out>.json (default: "
+                        "<runs-dir>/precision/<reranker>)")
+    _add_run_settings(parser, threads=False)
+
+
+@command("check-precision", "measure what each faster numeric path (ONNX fp32, bf16, int8) changes against the "
+         "exact one: headline metrics, score differences, top-10 order", _check_precision_arguments)
+def run_check_precision(args: argparse.Namespace) -> int:
+    from .evaluation.precision_check import check_precision, write_report
+    from .experiment.store import safe_name
+
+    bench = _workbench(args)
+    paths = [p.strip() for p in args.paths.split(",")] if args.paths else None
+    report = check_precision(bench.session, args.reranker, _split(args.datasets), candidates=args.candidates,
+                             depth=args.depth, paths=paths)
+    out = Path(args.out) if args.out else Path(args.runs_dir) / "precision" / safe_name(args.reranker)
+    markdown, data = write_report(report, out)
+    print(report.markdown())
+    print(f"written: {markdown}, {data}")
+    return 0
+
+
 def _retrieve_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
     parser.add_argument("--dataset", required=True)

@@ -81,6 +81,9 @@ def leaderboard_row(session: Session, result: SystemResult, metrics: list[str],
     row.update({
         "candidates": manifest.get("candidates", ""),
         "comparability": manifest.get("comparability", ""),
+        # how the numbers were computed: a faster, inexact path shows here and in the name
+        "precision": manifest.get("precision", ""),
+        "backend": manifest.get("backend", ""),
         "wall_time_s": round(wall, 3),
         "queries_per_s": round(queries / wall, 2) if wall > 0 else None,
         "pairs_scored": manifest.get("pairs_scored", 0),

@@ -170,6 +170,12 @@ class RerankedSystem(System):
                    "model_load_s": round(config.inputs["model_load_s"], 3), "pairs": stats.pairs,
                    "pairs_scored": stats.scored, "cache_hits": stats.cache_hits, "cache_misses": stats.scored,
                    "rerank_s": round(stats.seconds, 3)}
+        numerics = reranker.numerics()
+        details["precision"] = combine(candidates.manifest.get("precision"), numerics["precision"])
+        details["backend"] = combine(candidates.manifest.get("backend"), numerics["backend"])
+        encoder = getattr(reranker, "encoder", None)
+        if encoder is not None and getattr(encoder, "_vector_cache", None) is not None:
+            details["passages_encoded"] = encoder.vector_cache.encoded  # by this process so far
         if reranker.comparability:
             details["comparability"] = reranker.comparability
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,
@@ -215,7 +221,20 @@ class FusedSystem(System):
                 for c, part in zip(stored, self.components)]
         fused = fuse(runs, norm=norm, method=fuse_method).to_dataframe()
         run = sort_run(fused.rename(columns={"q_id": "qid", "doc_id": "docno"}))
-        return Computed(run, f"fusion of {', '.join(part.name for part in self.components)}")
+        details = {"precision": combine(*(c.manifest.get("precision") for c in stored)),
+                   "backend": combine(*(c.manifest.get("backend") for c in stored))}
+        return Computed(run, f"fusion of {', '.join(part.name for part in self.components)}", details)
+
+
+def combine(*values: str | None) -> str:
+    """One leaderboard value from the parts of a system (candidates, reranker, fused runs): the
+    distinct non-empty values in order, joined by ``+`` (``fp32``, ``bf16+fp32``); "" if none."""
+    seen: list[str] = []
+    for value in values:
+        for part in str(value or "").split("+"):
+            if part and part not in seen:
+                seen.append(part)
+    return "+".join(seen)
 
 
 def split_reranker(system: str) -> tuple[str, str] | None:

@@ -1,7 +1,8 @@
 """First-stage dense retrieval (``dense-mini``): encode the whole collection once, search it with faiss.
 
-The vectors are cached on disk under ``cache_dir("embeddings")``, keyed by (encoder
-fingerprint, collection fingerprint), in resumable shards (:mod:`.shards`)::
+The passage vectors go through the encoder's :class:`~workbench.models.vector_cache.VectorCache`
+(keyed by encoder fingerprint and passage text hash, resumable), which the dense reranker with
+the same encoder shares: a passage is encoded once per encoder::
 
     from workbench.data.collection import Collection
     from workbench.first_stage.dense import DenseIndex
@@ -23,38 +24,27 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from ..data.collection import Collection
 from ..data.trec import sort_run
-from .learned import LearnedFirstStage, learned_stage_factory
+from .learned import NUMERICS_OPTIONS, LearnedFirstStage, learned_stage_factory
 from .registry import register
-from .shards import DEFAULT_SHARD_SIZE, encode_in_shards
 
 KINDS = ("flat", "ivf", "hnsw")
 
 
-def embeddings_dir(encoder: Any, collection: Collection) -> Path:
-    """Cache directory of ``encoder``'s vectors of ``collection``."""
-    key = fingerprint("dense-embeddings/v1", encoder.fingerprint, collection.fingerprint)
-    return cache_dir("embeddings") / key[:32]
-
-
-def encode_collection(collection: Collection, encoder: Any, shard_size: int = DEFAULT_SHARD_SIZE,
-                      progress: bool = True, cache: bool = True) -> tuple[list[str], np.ndarray]:
-    """(docnos, float32 vectors) of every passage, in collection order, through the disk cache."""
+def encode_collection(collection: Collection, encoder: Any, progress: bool = True,
+                      cache: bool = True) -> tuple[list[str], np.ndarray]:
+    """(docnos, float32 vectors) of every passage, in collection order, through the encoder's
+    vector cache (``cache=False``: encoded now, nothing stored)."""
     docnos = list(collection.texts)
     texts = list(collection.texts.values())
-    encode = getattr(encoder, "encode_passages", None) or encoder.encode
-    if not cache:
-        return docnos, np.asarray(encode(texts), dtype=np.float32)
-    directory = embeddings_dir(encoder, collection)
-    meta = {"encoder": encoder.config(), "encoder_fingerprint": encoder.fingerprint,
-            "collection": str(collection.path), "collection_fingerprint": collection.fingerprint}
-    shards = encode_in_shards(texts, lambda chunk: np.asarray(encode(chunk), dtype=np.float32), directory,
-                              meta, shard_size=shard_size, progress=progress, desc="encode collection")
-    return docnos, np.ascontiguousarray(np.concatenate(shards, axis=0), dtype=np.float32)
+    encode = getattr(encoder, "encode_passages", None)
+    if encode is None:
+        return docnos, np.asarray(encoder.encode(texts), dtype=np.float32)
+    vectors = encode(texts, progress=progress, desc="encode collection", cache=cache)
+    return docnos, np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 def _l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -78,9 +68,8 @@ class DenseIndex:
     @classmethod
     def build(cls, collection: Collection, encoder: Any, kind: str = "flat", similarity: str = "cosine",
               nlist: int | None = None, nprobe: int = 16, hnsw_m: int = 32, ef_construction: int = 200,
-              ef_search: int = 128, shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True,
-              cache: bool = True, seed: int = 0) -> "DenseIndex":
-        """Encode ``collection`` (through the embeddings cache) and index it.
+              ef_search: int = 128, progress: bool = True, cache: bool = True, seed: int = 0) -> "DenseIndex":
+        """Encode ``collection`` (through the encoder's vector cache) and index it.
 
         ``kind``: ``flat`` (exact inner product, the default), ``ivf`` (IndexIVFFlat with
         ``nlist`` clusters, ``nprobe`` searched; approximate) or ``hnsw`` (IndexHNSWFlat with
@@ -94,8 +83,7 @@ class DenseIndex:
             raise WorkbenchError(f"unknown dense index kind {kind!r}; known: {', '.join(KINDS)}")
         if similarity not in ("cosine", "dot"):
             raise WorkbenchError(f"similarity must be cosine or dot, not {similarity!r}")
-        docnos, embeddings = encode_collection(collection, encoder, shard_size=shard_size, progress=progress,
-                                               cache=cache)
+        docnos, embeddings = encode_collection(collection, encoder, progress=progress, cache=cache)
         vectors = _l2_normalize(embeddings) if similarity == "cosine" else embeddings
         n, dim = vectors.shape
         params: dict[str, Any] = {}
@@ -156,8 +144,9 @@ class DenseMini(LearnedFirstStage):
         return DenseIndex.build(self.collection, self.encoder, kind=self.index_kind, progress=self.context.progress)
 
 
-register("dense-mini", help="dense retrieval over the mini collection with faiss (embeddings cached on disk; "
-         "not comparable with full-collection figures)",
+register("dense-mini", help="dense retrieval over the mini collection with faiss (passage vectors cached per "
+         "encoder and shared with the dense reranker; not comparable with full-collection figures)",
          options=(Option("encoder", str, "dense-minilm", help="reranker spec of the bi-encoder"),
+                  *NUMERICS_OPTIONS,
                   Option("index", str, "flat", choices=KINDS, help="flat (exact), ivf or hnsw (approximate)"),
                   Option("k", int, 1000, minimum=1, help="passages retrieved per query")))(learned_stage_factory(DenseMini))

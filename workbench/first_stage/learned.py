@@ -10,8 +10,27 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..core.errors import WorkbenchError
+from ..core.options import Option
 from ..models.encoder import EncoderModel, TextEncoder
+from ..models.precision import precision_option
 from .protocol import FirstStage, StageContext
+
+#: options a learned first stage passes on to its encoder, so that a faster, inexact encoding
+#: of the collection shows in the system's own name: ``dense-mini:precision=bf16``
+NUMERICS_OPTIONS = (
+    precision_option(help="the encoder's precision (default: the encoder spec's, fp32): fp32, bf16; "
+                          "backend=onnx: int8 or fp32"),
+    Option("backend", str, None, choices=("auto", "torch", "onnx"), help="the encoder's backend (default: "
+           "the encoder spec's)"),
+)
+
+
+def with_numerics(spec: str, precision: str | None, backend: str | None) -> str:
+    """``spec`` (a reranker spec) with ``precision``/``backend`` options added (None: left as is)."""
+    extra = [f"{key}={value}" for key, value in (("precision", precision), ("backend", backend)) if value]
+    if not extra:
+        return spec
+    return spec + ("," if ":" in spec else ":") + ",".join(extra)
 
 
 class LearnedFirstStage(FirstStage):
@@ -59,14 +78,16 @@ class LearnedFirstStage(FirstStage):
 
     def details(self) -> dict[str, Any]:
         return {"model_ids": self.model.config(), "wall_time_s": round(self._search_seconds, 3),
-                "index_time_s": round(self._index_seconds, 3)}
+                "index_time_s": round(self._index_seconds, 3),
+                "passages_encoded": self.encoder.vector_cache.encoded, **self.model.numerics()}
 
 
 def learned_stage_factory(stage_class: type[LearnedFirstStage]) -> Callable[..., LearnedFirstStage]:
     """A registry factory building ``stage_class`` from its declared options."""
 
-    def make(context: StageContext, *, encoder: str, index: str, k: int) -> LearnedFirstStage:
-        return stage_class(context, encoder, index, k)
+    def make(context: StageContext, *, encoder: str, index: str, k: int, precision: str | None = None,
+             backend: str | None = None) -> LearnedFirstStage:
+        return stage_class(context, with_numerics(encoder, precision, backend), index, k)
 
     make.__name__ = f"make_{stage_class.kind.replace('-', '_')}"
     return make

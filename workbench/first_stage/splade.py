@@ -1,38 +1,21 @@
 """First-stage SPLADE retrieval (``splade-mini``): sparse passage vectors of the whole collection
-(cached on disk in resumable shards) searched through an inverted index (a term x passage CSR
+(through the encoder's vector cache, shared with the SPLADE reranker) searched through an inverted index (a term x passage CSR
 matrix) by sparse dot product. Mini-collection runs: not comparable with full-collection figures.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write
 from ..core.options import Option
 from ..data.collection import Collection
 from ..data.trec import sort_run
 from ..models.splade import SpladeEncoder
-from .learned import LearnedFirstStage, learned_stage_factory
+from .learned import NUMERICS_OPTIONS, LearnedFirstStage, learned_stage_factory
 from .registry import register
-from .shards import encode_in_shards
-
-
-def _save_npz(path: Path, matrix) -> None:
-    import scipy.sparse as sp
-
-    with atomic_write(path, "wb") as handle:
-        sp.save_npz(handle, matrix.tocsr(), compressed=False)
-
-
-def _load_npz(path: Path):
-    import scipy.sparse as sp
-
-    return sp.load_npz(path).tocsr()
 
 
 class SpladeIndex:
@@ -45,22 +28,13 @@ class SpladeIndex:
         self.inverted = vectors.T.tocsr()  # (vocab, n passages): one posting list per term
 
     @classmethod
-    def build(cls, collection: Collection, encoder: SpladeEncoder, shard_size: int = 4096,
-              progress: bool = True, cache: bool = True) -> "SpladeIndex":
-        """Encode ``collection`` (cached under ``cache_dir("embeddings")`` in resumable shards)."""
-        import scipy.sparse as sp
-
+    def build(cls, collection: Collection, encoder: SpladeEncoder, progress: bool = True,
+              cache: bool = True) -> "SpladeIndex":
+        """Encode ``collection`` through the encoder's vector cache (``cache=False``: encoded now)."""
         docnos = list(collection.texts)
         texts = list(collection.texts.values())
-        if not cache:
-            return cls(encoder, docnos, encoder.encode(texts, progress=progress))
-        key = fingerprint("splade-vectors/v1", encoder.fingerprint, collection.fingerprint)
-        meta = {"encoder": encoder.config(), "encoder_fingerprint": encoder.fingerprint,
-                "collection": str(collection.path), "collection_fingerprint": collection.fingerprint}
-        shards = encode_in_shards(texts, encoder.encode, cache_dir("embeddings") / f"splade-{key[:32]}", meta,
-                                  shard_size=shard_size, progress=progress, desc="splade collection",
-                                  suffix=".npz", save=_save_npz, load=_load_npz)
-        return cls(encoder, docnos, sp.vstack(shards, format="csr", dtype=np.float32))
+        vectors = encoder.encode_passages(texts, progress=progress, desc="splade collection", cache=cache)
+        return cls(encoder, docnos, vectors.tocsr().astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.docnos)
@@ -105,5 +79,6 @@ class SpladeMini(LearnedFirstStage):
 register("splade-mini", help="SPLADE retrieval over the mini collection (sparse dot product; vectors cached on "
          "disk; not comparable with full-collection figures)",
          options=(Option("encoder", str, "splade-tiny", help="reranker spec of the SPLADE model"),
+                  *NUMERICS_OPTIONS,
                   Option("index", str, "flat", choices=("flat",), help="exact sparse dot product"),
                   Option("k", int, 1000, minimum=1, help="passages retrieved per query")))(learned_stage_factory(SpladeMini))

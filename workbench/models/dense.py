@@ -105,7 +105,7 @@ class DenseEncoder(TextEncoder):
     def __init__(self, model: str | os.PathLike, pooling: str | None = None, normalize: bool | None = None,
                  max_length: int | None = None, batch_size: int = 32, max_tokens: int | None = 16384,
                  device: str | None = None, precision: str | None = None, query_prefix: str = "",
-                 passage_prefix: str = "", backend: str = "torch", threads: int | None = None,
+                 passage_prefix: str = "", backend: str = "auto", threads: int | None = None,
                  dtype: str | None = None):
         from transformers import AutoModel
 
@@ -168,5 +168,6 @@ class DenseEncoder(TextEncoder):
     def encode_queries(self, queries: Sequence[str], **kwargs: Any) -> np.ndarray:
         return self.encode(queries, prefix=self.query_prefix, **kwargs)
 
-    def encode_passages(self, passages: Sequence[str], **kwargs: Any) -> np.ndarray:
-        return self.encode(passages, prefix=self.passage_prefix, **kwargs)
+    def encode_passages_uncached(self, passages: Sequence[str], progress: bool = False,
+                                 desc: str = "encode passages") -> np.ndarray:
+        return self.encode(passages, prefix=self.passage_prefix, progress=progress, desc=desc)

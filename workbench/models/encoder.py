@@ -22,29 +22,56 @@ from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
 from .onnx import BACKENDS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_session
-from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed, precision_option, resolve_auto_dtype
+from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed, precision_option
+from .vector_cache import VectorCache
 
 BACKEND = Option("backend", str, "torch", choices=BACKENDS, help="torch, or onnx (ONNX Runtime on the CPU)")
+#: the dense encoder's backend option: ``auto`` is ONNX Runtime fp32 on the CPU (the same vectors
+#: within 1e-6, about 1.15x torch fp32 here), torch on a GPU or for any other precision
+AUTO_BACKEND = Option("backend", str, "auto", choices=("auto", *BACKENDS),
+                      help="auto (ONNX Runtime fp32 on the CPU when installed, else torch), torch, or onnx")
 PRECISION = precision_option()
 BATCH_SIZE = Option("batch_size", int, 32, minimum=1, help="texts per batch")
 MAX_TOKENS = Option("max_tokens", int, None, minimum=1, help="padded tokens per batch (0/auto: no limit)")
 THREADS = Option("threads", int, None, minimum=1, help="CPU threads (default: torch's)")
-TORCH_PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+TORCH_PRECISIONS = ("fp32", "bf16", "fp16")
 ONNX_PRECISIONS = ("int8", "fp32")
 
 
-def encoder_dtype(precision: str | None, dtype: str | None, backend: str, device: torch.device, owner: str) -> str:
-    """The dtype an encoder records: float32/bfloat16/float16 (torch, ``auto`` resolved for the
-    device) or int8/fp32 (ONNX, ``auto`` = int8). ``dtype`` is the alias of ``precision``."""
+def given_precision(precision: str | None, dtype: str | None, owner: str) -> str | None:
+    """The canonical precision asked for (``dtype`` is the alias of ``precision``), or None."""
     if precision is not None and dtype is not None:
         raise WorkbenchError(f"options precision and dtype of the {owner} are the same option; give one")
     given = precision if precision is not None else dtype
     canonical = PRECISION.parse(given, owner) if given is not None else None
+    if canonical == "auto":
+        raise WorkbenchError(f"precision=auto is no longer accepted by the {owner}: a system's name must say "
+                             "what it computes, so name the precision (fp32, the exact default, or bf16)")
+    return canonical
+
+
+def encoder_dtype(precision: str | None, backend: str) -> str:
+    """The dtype an encoder records: float32/bfloat16/float16 (torch) or int8/fp32 (ONNX; int8
+    when ``backend=onnx`` is asked for without a precision)."""
     if backend == "onnx":
-        return check_allowed("int8" if canonical in (None, "auto") else canonical, ONNX_PRECISIONS,
-                             f"{owner} with backend=onnx")
-    canonical = check_allowed(canonical or "fp32", TORCH_PRECISIONS, owner)
-    return resolve_auto_dtype(TORCH_DTYPE_NAMES[canonical], device)
+        return check_allowed(precision or "int8", ONNX_PRECISIONS, "encoder with backend=onnx")
+    return TORCH_DTYPE_NAMES[check_allowed(precision or "fp32", TORCH_PRECISIONS, "encoder")]
+
+
+def choose_backend(backend: str, precision: str | None, device: str | None) -> str:
+    """``auto``: ONNX Runtime at fp32 when the model runs on the CPU, fp32 is wanted and onnx and
+    onnxruntime are installed (exact, and faster than torch here); else torch."""
+    if backend != "auto":
+        return backend
+    if precision not in (None, "fp32"):
+        return "torch"
+    if resolve_device(device, auto_mps=True).type != "cpu":
+        return "torch"
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+        return "torch"
+    return "onnx"
 
 
 class TextEncoder:
@@ -75,6 +102,10 @@ class TextEncoder:
                  backend: str = "torch", threads: int | None = None, dtype: str | None = None):
         owner = f"{self.kind} encoder"
         self.model_name = str(model)
+        canonical = given_precision(precision, dtype, owner)
+        if backend == "auto":
+            backend = choose_backend(backend, canonical, device) if self.onnx_output else "torch"
+            canonical = canonical or "fp32"  # auto never trades exactness for speed
         self.backend = BACKEND.parse(backend, owner)
         if self.backend == "onnx" and self.onnx_output is None:
             raise WorkbenchError(f"the {self.kind} reranker has no backend=onnx; use backend=torch")
@@ -97,8 +128,9 @@ class TextEncoder:
             self.device = onnx_device(device)
             self.threads = configure_threads(threads)
         # recorded as the torch dtype name (float32, bfloat16) or the ONNX precision (int8, fp32)
-        self.dtype = encoder_dtype(precision, dtype, self.backend, self.device, owner)
+        self.dtype = encoder_dtype(canonical, self.backend)
         self.identity = files_digest(model_file_hashes(self.directory))
+        self._vector_cache: VectorCache | None = None
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -108,6 +140,11 @@ class TextEncoder:
         """Key of this encoder's outputs (e.g. cached embeddings): independent of where the
         weights are installed, since a model is identified by its files' hashes."""
         return scores_fingerprint(self.config(), hub_id=False)
+
+    @property
+    def precision(self) -> str:
+        """What the numbers are computed in: ``fp32`` (exact), ``bf16``, ``fp16`` or ``int8``."""
+        return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(self.dtype, self.dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return autocast(self.device, self.dtype)
@@ -144,7 +181,7 @@ class TextEncoder:
         self.session = onnx_session(self.onnx_dir, self.dtype, self.threads, self._export_onnx)
 
     def _export_onnx(self) -> None:
-        model = load_weights(self.model_class, self.directory, self.kind)
+        model = load_weights(self.model_class, self.directory, self.kind, attention="eager")
         # two texts of different lengths, so the traced graph contains real padding
         sample = self.tokenizer(["a longer text to trace the export with padding", "short"], padding=True,
                                 truncation=True, max_length=self.max_length, return_tensors="pt")
@@ -163,8 +200,25 @@ class TextEncoder:
     def encode_queries(self, queries: Sequence[str], **kwargs: Any) -> Any:
         return self.encode(queries, **kwargs)
 
-    def encode_passages(self, passages: Sequence[str], **kwargs: Any) -> Any:
-        return self.encode(passages, **kwargs)
+    def encode_passages(self, passages: Sequence[str], progress: bool = False, desc: str = "encode passages",
+                        cache: bool = True) -> Any:
+        """Passage outputs in the order of ``passages``, through the :class:`VectorCache` of this
+        encoder (``cache=False``: always computed): a passage is encoded once per encoder."""
+        if not cache or not len(passages):
+            return self.encode_passages_uncached(list(passages), progress=progress, desc=desc)
+        return self.vector_cache.get(list(passages), self.encode_passages_uncached, progress=progress, desc=desc)
+
+    def encode_passages_uncached(self, passages: Sequence[str], progress: bool = False,
+                                 desc: str = "encode passages") -> Any:
+        """Passage outputs computed now (subclasses add a passage prefix)."""
+        return self.encode(passages, progress=progress, desc=desc)
+
+    @property
+    def vector_cache(self) -> VectorCache:
+        """The on-disk cache of this encoder's passage outputs (keyed by its fingerprint)."""
+        if self._vector_cache is None:
+            self._vector_cache = VectorCache(self.fingerprint, self.kind, {"encoder": self.config()})
+        return self._vector_cache
 
 
 @runtime_checkable

@@ -111,9 +111,12 @@ def load_tokenizer(directory: Path, kind: str) -> Any:
     return load_from_dir(AutoTokenizer.from_pretrained, directory, kind, "tokenizer")
 
 
-def load_weights(model_class: Any, directory: Path, kind: str) -> torch.nn.Module:
-    """``model_class.from_pretrained(directory)`` in float32, in eval mode."""
-    return load_from_dir(model_class.from_pretrained, directory, kind, "weights", dtype=torch.float32).eval()
+def load_weights(model_class: Any, directory: Path, kind: str, attention: str | None = None) -> torch.nn.Module:
+    """``model_class.from_pretrained(directory)`` in float32, in eval mode; ``attention`` picks the
+    attention implementation (``eager`` for an ONNX export: its graph runs faster in ONNX Runtime
+    than the traced SDPA one)."""
+    extra = {"attn_implementation": attention} if attention else {}
+    return load_from_dir(model_class.from_pretrained, directory, kind, "weights", dtype=torch.float32, **extra).eval()
 
 
 @contextlib.contextmanager

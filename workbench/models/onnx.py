@@ -26,7 +26,7 @@ ONNX_PRECISIONS = ("int8", "fp32")
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 ONNX_OPSET = 17
 # Bump when the export or quantisation recipe changes: old cached exports are then ignored.
-ONNX_RECIPE = "torchscript-export/opset17/ort-quantize-dynamic-qint8-per-channel/v1"
+ONNX_RECIPE = "torchscript-export/eager-attention/opset17/ort-quantize-dynamic-qint8-per-channel/v2"
 
 
 def import_onnxruntime() -> Any:

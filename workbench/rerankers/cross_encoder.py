@@ -199,7 +199,9 @@ class CrossEncoderReranker(PairReranker):
 
     def _export_onnx(self) -> None:
         """Export fp32 ONNX + int8 dynamic quantisation of the classifier (logits output)."""
-        model = self._load_torch_model()
+        from transformers import AutoModelForSequenceClassification
+
+        model = load_weights(AutoModelForSequenceClassification, self.directory, self.kind, attention="eager")
         # Two pairs of different lengths, so the traced graph contains real padding.
         sample = self.tokenizer(["what is a cross encoder", "query"],
                                 ["a passage that is longer than the other one", "short"],

