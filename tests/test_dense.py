@@ -22,7 +22,8 @@ faiss = pytest.importorskip("faiss")
 
 from helpers_models import offline, write_tiny_bert  # noqa: E402,F401 - offline: autouse fixture
 from workbench.data.collection import Collection  # noqa: E402
-from workbench.first_stage.dense import DenseIndex, embeddings_dir  # noqa: E402
+from workbench.first_stage.dense import DenseIndex  # noqa: E402
+from workbench.models import vector_cache  # noqa: E402
 from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.rerankers import get_reranker  # noqa: E402
 from workbench.models import dense as dense_models  # noqa: E402
@@ -178,22 +179,28 @@ def test_onnx_int8_is_close_and_the_export_is_cached(tiny_bert, monkeypatch):
 
 @needs_onnx
 def test_onnx_options_config_and_cache_keys(tiny_bert, small_collection):
-    torch_fp32 = get_reranker(f"dense:{tiny_bert},pooling=cls")
+    torch_fp32 = get_reranker(f"dense:{tiny_bert},pooling=cls,backend=torch")
     int8 = get_reranker(f"dense:{tiny_bert},pooling=cls,backend=onnx,threads=1")
     fp32 = get_reranker(f"dense:{tiny_bert},pooling=cls,backend=onnx,precision=fp32")
+    default = get_reranker(f"dense:{tiny_bert},pooling=cls")
     assert "backend" not in torch_fp32.config()  # torch keys are unchanged by the onnx path
+    # the default is exact: ONNX Runtime at fp32 on the CPU, never int8 or bf16
+    assert (default.encoder.backend, default.encoder.precision) == ("onnx", "fp32")
+    assert default.fingerprint == fp32.fingerprint
+    assert (torch_fp32.numerics(), int8.numerics()) == ({"precision": "fp32", "backend": "torch"},
+                                                        {"precision": "int8", "backend": "onnx"})
     assert (int8.config()["backend"], int8.config()["dtype"], int8.encoder.threads) == ("onnx", "int8", 1)
     assert (fp32.config()["backend"], fp32.config()["dtype"]) == ("onnx", "fp32")
     # scores and embeddings of the three are cached apart
     assert len({torch_fp32.fingerprint, int8.fingerprint, fp32.fingerprint}) == 3
-    assert len({embeddings_dir(r.encoder, small_collection) for r in (torch_fp32, int8, fp32)}) == 3
+    assert len({r.encoder.vector_cache.directory for r in (torch_fp32, int8, fp32)}) == 3
     queries, passages = random_texts(2, seed=10), random_texts(4, seed=11)
     pairs = [queries[i % 2] for i in range(4)]
     np.testing.assert_allclose(fp32.score_pairs(pairs, passages), torch_fp32.score_pairs(pairs, passages),
                                atol=1e-5)
     with pytest.raises(WorkbenchError, match="option precision must be one of int8, fp32"):
         get_reranker(f"dense:{tiny_bert},backend=onnx,precision=bf16")
-    with pytest.raises(WorkbenchError, match="option backend must be one of torch, onnx"):
+    with pytest.raises(WorkbenchError, match="option backend must be one of auto, torch, onnx"):
         get_reranker(f"dense:{tiny_bert},backend=tensorrt")
     with pytest.raises(WorkbenchError, match="unknown option 'quantize' for the dense reranker"):
         get_reranker(f"dense:{tiny_bert},backend=onnx,quantize=int4")
@@ -271,21 +278,6 @@ def small_collection(tmp_path):
     return Collection(path)
 
 
-class CountingEncoder:
-    """Wraps an Encoder: counts encoded texts, optionally fails on the n-th call."""
-
-    def __init__(self, encoder, fail_on_call=None):
-        self.encoder, self.fail_on_call, self.calls, self.encoded = encoder, fail_on_call, 0, 0
-        self.fingerprint, self.config, self.encode_queries = encoder.fingerprint, encoder.config, encoder.encode
-
-    def encode_passages(self, texts):
-        self.calls += 1
-        if self.fail_on_call == self.calls:
-            raise KeyboardInterrupt("simulated interruption")
-        self.encoded += len(texts)
-        return self.encoder.encode(texts)
-
-
 def brute_force(vectors: np.ndarray, queries: np.ndarray, k: int) -> list[np.ndarray]:
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
     scores = unit(queries) @ unit(vectors).T
@@ -294,7 +286,7 @@ def brute_force(vectors: np.ndarray, queries: np.ndarray, k: int) -> list[np.nda
 
 def test_flat_search_equals_brute_force(tiny_bert, small_collection):
     encoder = Encoder(tiny_bert, device="cpu")
-    index = DenseIndex.build(small_collection, encoder, shard_size=64, progress=False)
+    index = DenseIndex.build(small_collection, encoder, progress=False)
     topics = pd.DataFrame({"qid": ["1", "2", "3"], "query": random_texts(3, seed=6)})
     run = index.search(topics, k=10)
     assert list(run.columns) == ["qid", "docno", "score", "rank"] and len(run) == 30
@@ -313,26 +305,44 @@ def test_flat_search_equals_brute_force(tiny_bert, small_collection):
                                first["score"].to_numpy(), atol=1e-5)
 
 
-def test_embeddings_resume_after_interruption_and_reuse(tiny_bert, small_collection):
-    encoder = Encoder(tiny_bert, device="cpu")
-    interrupted = CountingEncoder(encoder, fail_on_call=3)
+def test_passage_vectors_resume_after_interruption_and_are_shared_with_the_reranker(tiny_bert, small_collection,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(vector_cache, "CHUNK", 64)
+    calls, fail_on = [], {"call": 3}
+    original = Encoder.encode_passages_uncached
+
+    def counting(self, texts, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == fail_on["call"]:
+            raise KeyboardInterrupt("simulated interruption")
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(Encoder, "encode_passages_uncached", counting)
+    encoder = Encoder(tiny_bert, device="cpu", backend="torch")
     with pytest.raises(KeyboardInterrupt):
-        DenseIndex.build(small_collection, interrupted, shard_size=64, progress=False)
-    directory = embeddings_dir(encoder, small_collection)
-    assert sorted(p.name for p in directory.glob("shard-*.npy")) == ["shard-00000.npy", "shard-00001.npy"]
-    assert not list(directory.glob(".*tmp"))  # no torn shard left behind
-    resumed = CountingEncoder(encoder)
-    index = DenseIndex.build(small_collection, resumed, shard_size=64, progress=False)
-    assert resumed.encoded == 200 - 128  # only the missing shards
-    reference = encoder.encode(list(small_collection.texts.values()))
+        DenseIndex.build(small_collection, encoder, progress=False)
+    directory = encoder.vector_cache.directory
+    assert len(list(directory.glob("seg-*.npz"))) == 2  # two chunks of 64 finished
+    assert not list(directory.glob(".*tmp*"))  # no torn segment left behind
+    calls.clear()
+    fail_on["call"] = None
+    resumed = Encoder(tiny_bert, device="cpu", backend="torch")  # as a new process would
+    index = DenseIndex.build(small_collection, resumed, progress=False)
+    assert sum(calls) == 200 - 128  # only the passages still missing
+    reference = resumed.encode(list(small_collection.texts.values()))
     unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
     np.testing.assert_allclose(index.embeddings, unit, atol=1e-5)
-    again = CountingEncoder(encoder)
-    DenseIndex.build(small_collection, again, shard_size=999, progress=False)  # stored shard size wins
-    assert again.encoded == 0
+    # the dense reranker with the same encoder reuses every passage vector: nothing is encoded
+    reranker = get_reranker(f"dense:{tiny_bert},backend=torch")
+    assert reranker.encoder.fingerprint == resumed.fingerprint
+    calls.clear()
+    passages = list(small_collection.texts.values())[:30]
+    scores = reranker.score_pairs(["a query"] * 30, passages)
+    assert calls == [] and scores.shape == (30,)
+    np.testing.assert_allclose(scores, reranker.score_pairs(["a query"] * 30, passages), atol=0)
     # another encoder configuration gets its own cache entry
-    other = Encoder(tiny_bert, pooling="cls", device="cpu")
-    assert embeddings_dir(other, small_collection) != directory
+    other = Encoder(tiny_bert, pooling="cls", device="cpu", backend="torch")
+    assert other.vector_cache.directory != directory
 
 
 def test_ivf_and_hnsw_agree_with_flat(tiny_bert, small_collection):

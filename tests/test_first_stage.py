@@ -49,7 +49,7 @@ def test_dense_hnsw_and_bad_options(bench):
     stored = bench.produce("dense-mini:index=hnsw,k=5", "dl19")
     assert stored.run.groupby("qid").size().max() == 5
     assert stored.manifest["config"]["index"] == "hnsw"
-    with pytest.raises(WorkbenchError, match="unknown option 'colour' for the dense-mini first stage; known: encoder, index, k"):
+    with pytest.raises(WorkbenchError, match="unknown option 'colour' for the dense-mini first stage; known: encoder, precision, backend, index, k"):
         bench.produce("dense-mini:colour=blue", "dl19")
     with pytest.raises(WorkbenchError, match="not an encoder-based reranker"):
         bench.produce("dense-mini:encoder=tfidf", "dl19")

@@ -241,21 +241,24 @@ def test_quiet_java_prints_no_info_lines(tmp_path):
     assert "INFO" not in done.stderr, done.stderr
 
 
-def test_damaged_embedding_shard_is_set_aside_and_encoded_again(tmp_path, caplog):
+def test_damaged_vector_cache_segment_is_set_aside_and_encoded_again(tmp_path, caplog, monkeypatch):
     import numpy as np
 
-    from workbench.first_stage.shards import encode_in_shards
+    from workbench.models import vector_cache
 
+    monkeypatch.setattr(vector_cache, "CHUNK", 4)
     texts = [f"text {i}" for i in range(10)]
     calls = []
 
     def encode(chunk):
         calls.append(len(chunk))
-        return np.ones((len(chunk), 4), dtype=np.float32)
+        return np.full((len(chunk), 4), len(chunk), dtype=np.float32)
 
-    encode_in_shards(texts, encode, tmp_path, {"encoder": "fake"}, shard_size=4, progress=False)
-    (tmp_path / "shard-00001.npy").write_bytes(b"\x93NUMPY truncated")
+    first = vector_cache.VectorCache("f" * 64, "dense", root=tmp_path).get(texts, encode)
+    assert calls == [4, 4, 2] and first.shape == (10, 4)
+    segments = sorted(tmp_path.glob("seg-*.npz"))
+    segments[1].write_bytes(b"PK\x03\x04 truncated")
     calls.clear()
-    shards = encode_in_shards(texts, encode, tmp_path, {"encoder": "fake"}, shard_size=4, progress=False)
-    assert calls == [4] and [s.shape[0] for s in shards] == [4, 4, 2]
-    assert "set aside" in caplog.text and list(tmp_path.glob("shard-00001.npy.corrupt-*"))
+    again = vector_cache.VectorCache("f" * 64, "dense", root=tmp_path).get(texts, encode)
+    assert calls == [4] and again.shape == (10, 4)
+    assert "set aside" in caplog.text and list(tmp_path.glob(f"{segments[1].name}.corrupt-*"))

@@ -38,16 +38,15 @@ TEXTS = ["what is the capital of france",
 
 @pytest.fixture(scope="module")
 def reranker():
-    # fp32: the exactness checks below are of the full-precision path (the preset's
-    # dtype=auto picks bf16 on CPUs that compute it natively).
     return get_reranker("splade-tiny:dtype=float32")
 
 
-def test_preset_uses_bf16_only_where_native():
-    from workbench.models.precision import native_bf16
-
+def test_preset_is_exact_and_auto_precision_is_refused():
     preset = get_reranker("splade-tiny")
-    assert preset.config()["dtype"] == ("bfloat16" if native_bf16(preset.encoder.device) else "float32")
+    assert preset.config()["dtype"] == "float32" and preset.numerics() == {"precision": "fp32", "backend": "torch"}
+    assert get_reranker("splade-tiny:precision=bf16").numerics()["precision"] == "bf16"
+    with pytest.raises(WorkbenchError, match="precision=auto is no longer accepted"):
+        get_reranker("splade-tiny:precision=auto")
 
 
 def test_vectors_equal_hand_computation_on_mlm_logits(reranker):
@@ -126,7 +125,7 @@ def test_splade_index_search_and_cache(reranker, tmp_path):
     path.write_text("".join(f"d{i}\t{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
     collection = Collection(path)
     encoder = reranker.encoder
-    index = SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
+    index = SpladeIndex.build(collection, encoder, progress=False)
     topics = pd.DataFrame({"qid": ["q1", "q2"], "query": ["capital of france", "how long to boil eggs"]})
     run = index.search(topics, k=5)
     assert list(run.columns) == ["qid", "docno", "score", "rank"]
@@ -142,13 +141,13 @@ def test_splade_index_search_and_cache(reranker, tmp_path):
     first = run[run["qid"] == "q1"]
     np.testing.assert_allclose(reranker.score("capital of france", collection.texts_for(first["docno"])),
                                first["score"].to_numpy(), rtol=1e-5)
-    # a second build reads the cached shards and encodes nothing
+    # a second build reads the cached vectors and encodes nothing
     calls = []
     original = encoder.encode
     monkeypatch_encode = lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)  # noqa: E731
     encoder.encode = monkeypatch_encode
     try:
-        again = SpladeIndex.build(collection, encoder, shard_size=16, progress=False)
+        again = SpladeIndex.build(collection, encoder, progress=False)
     finally:
         del encoder.encode
     assert calls == [] and (again.vectors != index.vectors).nnz == 0

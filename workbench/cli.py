@@ -133,6 +133,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="system every other system is tested against (default: each reranker's candidates)")
     parser.add_argument("--query-types", default=None,
                         help="label file (qid<TAB>label[<TAB>reason]) overriding the committed query types")
+    parser.add_argument("--fast", action="store_true",
+                        help="replace each reranker that has a fast path check-precision found safe on DL19, DL20 "
+                             "and dev600 by it (the system names say so); never the default")
     parser.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "bh", "none"],
                         help="multiple-testing correction, applied to the whole leaderboard: one family per "
                              "(dataset, slice, baseline, metric) (default: holm)")
@@ -140,10 +143,15 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("eval", "run systems on datasets, evaluate, update and print the leaderboard", _eval_arguments)
 def run_eval(args: argparse.Namespace) -> int:
-    from .experiment import DEFAULT_SYSTEMS
+    from .experiment import DEFAULT_SYSTEMS, FAST_PATHS, fast_systems
     from .report.leaderboard import read_leaderboard
 
     systems = _systems(args.systems) if args.systems else DEFAULT_SYSTEMS
+    if args.fast:
+        if not FAST_PATHS:
+            print("--fast: no fast path has passed check-precision on DL19, DL20 and dev600 (see README, "
+                  "'Precision'): running the exact systems", file=sys.stderr)
+        systems = fast_systems(systems)
     datasets = _split(args.datasets)
     bench = _workbench(args)
     bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types,
@@ -173,7 +181,7 @@ def _check_precision_arguments(parser: argparse.ArgumentParser) -> None:
 @command("check-precision", "measure what each faster numeric path (ONNX fp32, bf16, int8) changes against the "
          "exact one: headline metrics, score differences, top-10 order", _check_precision_arguments)
 def run_check_precision(args: argparse.Namespace) -> int:
-    from .evaluation.precision_check import check_precision, write_report
+    from .experiment.precision import check_precision, write_report
     from .experiment.store import safe_name
 
     bench = _workbench(args)
@@ -286,6 +294,9 @@ def _leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="recompute every row (metrics, CIs, deltas, tests, corrections) from the stored runs, "
                              "qrels and query types alone, with no model call, and rewrite the leaderboard")
+    parser.add_argument("--fast", action="store_true",
+                        help="replace each reranker that has a fast path check-precision found safe on DL19, DL20 "
+                             "and dev600 by it (the system names say so); never the default")
     parser.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "bh", "none"],
                         help="with --rebuild: the multiple-testing correction (default: holm)")
     parser.add_argument("--data-dir", default=None, help="with --rebuild: the data directory")

@@ -125,9 +125,10 @@ class VectorCache:
 
     # -- the one entry point
     def get(self, texts: Sequence[str], encode: Callable[[list[str]], Any], progress: bool = False,
-            desc: str = "encode passages", chunk: int = CHUNK) -> Any:
+            desc: str = "encode passages", chunk: int | None = None) -> Any:
         """Vectors of ``texts`` in their order (an ``ndarray`` or a CSR matrix, as ``encode`` returns),
         encoding each distinct text missing from the cache once, ``chunk`` texts per segment."""
+        chunk = chunk or CHUNK
         hashes = [text_hash(text) for text in texts]
         self._refresh()
         if any(h not in self._rows for h in hashes):

@@ -62,6 +62,9 @@ class VectorReranker(Reranker):
     ``self.encoder`` (a :class:`TextEncoder`); a text shared by several pairs is encoded once."""
 
     encoder: TextEncoder
+    #: passages go through the encoder's vector cache (shared with the learned first stages);
+    #: benchmarks turn it off to time the encoding itself
+    cache_passages: bool = True
 
     def _similarities(self, query_vectors: Any, passage_vectors: Any) -> np.ndarray:
         """float64 score of each row pair."""
@@ -78,7 +81,7 @@ class VectorReranker(Reranker):
         query_row = {q: i for i, q in enumerate(unique_queries)}
         passage_row = {p: i for i, p in enumerate(unique_passages)}
         query_vectors = self.encoder.encode_queries(unique_queries)
-        passage_vectors = self.encoder.encode_passages(unique_passages)
+        passage_vectors = self.encoder.encode_passages(unique_passages, cache=self.cache_passages)
         return self._similarities(query_vectors[[query_row[q] for q in queries]],
                                   passage_vectors[[passage_row[p] for p in passages]])
 

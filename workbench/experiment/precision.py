@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
-from .metrics import evaluate_run
+from ..evaluation.metrics import evaluate_run
 
 CHECK_METRICS = ["mrr@10", "ndcg@5", "ndcg@10"]
 CHECK_DATASETS = ["dl19", "dl20", "dev600"]
