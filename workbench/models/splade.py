@@ -67,7 +67,7 @@ class SpladeEncoder(TextEncoder):
         self.max_length = min(MAX_LENGTH.parse(max_length, "splade encoder"), limit)
         self.vocab_size = int(self.model.config.vocab_size)
         self._head = _split_mlm_head(self.model)
-        self.head_rows = 128  # tokens per decoder chunk: its logits (16 MB for BERT) stay in cache
+        self.head_rows = 256  # tokens per decoder chunk (its logits: 31 MB for BERT's vocabulary)
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "weights": self.identity, "max_length": self.max_length,
@@ -108,10 +108,12 @@ class SpladeEncoder(TextEncoder):
             while stop < len(lengths) and (stop == row or rows + lengths[stop] <= self.head_rows):
                 rows += lengths[stop]
                 stop += 1
-            logits = torch.mm(packed[start:start + rows], weight.t())  # autocast applies to mm
+            # vocabulary x tokens: this orientation runs about 1.5-2x faster than tokens x
+            # vocabulary here (the long side is the weight's rows); autocast applies to mm
+            logits = torch.mm(weight, packed[start:start + rows].t())
             offset = 0
             for j in range(row, stop):
-                out[j] = logits[offset:offset + lengths[j]].amax(dim=0).float()
+                out[j] = logits[:, offset:offset + lengths[j]].amax(dim=1).float()
                 offset += lengths[j]
             start += rows
             row = stop
