@@ -203,7 +203,7 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
             try:
                 reranker = session.reranker(path_spec, dataset)
             except WorkbenchError as error:
-                if reference is None and "leak" in str(error).lower():
+                if reference is None:  # e.g. a fine-tuned model that trained on this dataset's queries
                     report.skipped[dataset_name] = str(error).splitlines()[0]
                     break
                 raise
