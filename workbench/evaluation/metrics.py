@@ -108,3 +108,37 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
         notes.append(f"{n_missing} judged queries are missing from the run and score 0")
     return Evaluation(metrics, means, per_query, n_queries=len(judged_set), n_run_queries_unjudged=n_unjudged,
                       n_judged_missing=n_missing, seconds=time.perf_counter() - started, notes=notes)
+
+
+def evaluate_cached(run: pd.DataFrame, run_sha256: str, qrels: pd.DataFrame, qrels_sha256: str,
+                    relevance_level: int = 1, metrics: list[str] | None = None) -> Evaluation:
+    """:func:`evaluate_run` through a small on-disk cache keyed by the run's and the qrels' sha256,
+    the relevance level, the metrics and the ranx version: re-evaluating an unchanged stored run
+    (every run of a warm ``make eval``) then costs neither ranx nor numba's per-process compilation
+    of its typed containers (about 8 s)."""
+    import json
+    from importlib.metadata import version
+
+    from ..core.cache import cache_dir, fingerprint
+    from ..core.files import atomic_write
+
+    metrics = list(metrics or DEFAULT_METRICS)
+    key = fingerprint("evaluation/v1", run_sha256, qrels_sha256, relevance_level, metrics, version("ranx"))
+    path = cache_dir("evaluations") / f"{key[:40]}.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        per_query = pd.DataFrame(saved["per_query"], index=pd.Index(saved["qids"], name="qid"), dtype=float)
+        return Evaluation(metrics, {m: float(saved["means"][m]) for m in metrics}, per_query[metrics],
+                          n_queries=int(saved["n_queries"]), n_run_queries_unjudged=int(saved["unjudged"]),
+                          n_judged_missing=int(saved["missing"]), notes=list(saved["notes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet, or a damaged entry: evaluate again and overwrite it
+    evaluation = evaluate_run(run, qrels, relevance_level, metrics)
+    record = {"qids": [str(q) for q in evaluation.per_query.index],
+              "per_query": {m: evaluation.per_query[m].tolist() for m in metrics}, "means": evaluation.means,
+              "n_queries": evaluation.n_queries, "unjudged": evaluation.n_run_queries_unjudged,
+              "missing": evaluation.n_judged_missing, "notes": evaluation.notes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        json.dump(record, handle)  # floats as repr: they read back bit for bit
+    return evaluation

@@ -15,7 +15,7 @@ import pandas as pd
 from ..analysis.query_types import SLICES, load_query_types
 from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
-from ..evaluation.metrics import Evaluation, evaluate_run
+from ..evaluation.metrics import Evaluation, evaluate_cached, evaluate_run
 from ..evaluation.slices import sliced_table
 from ..evaluation.stats import DEFAULT_CORRECTION
 from ..report.leaderboard import read_leaderboard, sort_board, upsert_rows, write_board
@@ -43,8 +43,10 @@ def evaluate_stored(session: Session, stored: StoredRun, dataset_name: str, metr
     """Evaluate a stored run; its manifest records the qrels and metrics (plus ``manifest_fields``)
     in one write."""
     dataset = session.dataset(dataset_name)
-    evaluation = evaluate_run(stored.run, dataset.qrels, dataset.relevance_level, metrics)
-    update_manifest(stored.path, qrels={"path": str(dataset.qrels_path), "sha256": sha256_file(dataset.qrels_path),
+    qrels_sha256 = sha256_file(dataset.qrels_path)
+    evaluation = evaluate_cached(stored.run, stored.manifest["sha256"], dataset.qrels, qrels_sha256,
+                                 dataset.relevance_level, metrics)
+    update_manifest(stored.path, qrels={"path": str(dataset.qrels_path), "sha256": qrels_sha256,
                                         "relevance_level": dataset.relevance_level},
                     evaluation={"metrics": evaluation.means, "n_queries": evaluation.n_queries}, **manifest_fields)
     return evaluation

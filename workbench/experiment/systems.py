@@ -162,6 +162,8 @@ class RerankedSystem(System):
         from ..rerankers.rerank import rerank_run
 
         candidates, reranker = config.inputs["candidates"], config.inputs["reranker"]
+        encoder = getattr(reranker, "encoder", None)
+        encoded_before = encoder.vector_cache.encoded if encoder is not None else 0
         run, stats = rerank_run(candidates.run, dataset.judged_topics, session.collection(dataset), reranker,
                                 depth=session.rerank_depth, cache=session.score_cache(), progress=session.progress,
                                 desc=f"{dataset.name} {self.name}")
@@ -173,9 +175,8 @@ class RerankedSystem(System):
         numerics = reranker.numerics()
         details["precision"] = combine(candidates.manifest.get("precision"), numerics["precision"])
         details["backend"] = combine(candidates.manifest.get("backend"), numerics["backend"])
-        encoder = getattr(reranker, "encoder", None)
-        if encoder is not None and getattr(encoder, "_vector_cache", None) is not None:
-            details["passages_encoded"] = encoder.vector_cache.encoded  # by this process so far
+        if encoder is not None:  # passages this run encoded (the rest came from the vector cache)
+            details["passages_encoded"] = encoder.vector_cache.encoded - encoded_before
         if reranker.comparability:
             details["comparability"] = reranker.comparability
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,

@@ -57,6 +57,7 @@ class LearnedFirstStage(FirstStage):
         self.candidates = (f"mini-collection {self.label} retrieval (not comparable with full-collection figures)")
         self._index_seconds = 0.0
         self._search_seconds = 0.0
+        self._encoded = 0
 
     def config(self) -> dict[str, Any]:
         return {"type": self.kind, "encoder": self.encoder_spec, "encoder_fingerprint": self.encoder.fingerprint,
@@ -68,9 +69,11 @@ class LearnedFirstStage(FirstStage):
 
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:
         started = time.perf_counter()
+        encoded_before = self.encoder.vector_cache.encoded
         key = (self.kind, self.encoder.fingerprint, self.index_kind, self.collection.fingerprint)
         index = self.context.memo(key, self.build_index)
         self._index_seconds = time.perf_counter() - started
+        self._encoded = self.encoder.vector_cache.encoded - encoded_before
         started = time.perf_counter()
         run = index.search(topics, k=self.k)
         self._search_seconds = time.perf_counter() - started
@@ -79,7 +82,7 @@ class LearnedFirstStage(FirstStage):
     def details(self) -> dict[str, Any]:
         return {"model_ids": self.model.config(), "wall_time_s": round(self._search_seconds, 3),
                 "index_time_s": round(self._index_seconds, 3),
-                "passages_encoded": self.encoder.vector_cache.encoded, **self.model.numerics()}
+                "passages_encoded": self._encoded, **self.model.numerics()}
 
 
 def learned_stage_factory(stage_class: type[LearnedFirstStage]) -> Callable[..., LearnedFirstStage]:

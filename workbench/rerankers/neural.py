@@ -95,7 +95,8 @@ class VectorReranker(Reranker):
 
     @property
     def pairs_batch_size(self) -> int:
-        # pairs scored (and committed to the score cache) per step: on a CPU 256 pairs take a few
-        # seconds, so an interrupt loses little; a GPU takes bigger steps
+        # pairs scored (and committed to the score cache) per step: on a CPU 1024 pairs take about
+        # ten seconds, so an interrupt loses little, while the texts of a step, sorted by length,
+        # batch with little padding (256-pair steps ran at 67 pairs/s in make eval); a GPU takes bigger ones
         device = getattr(getattr(self.encoder, "device", None), "type", "cpu")
-        return 2048 if device == "cuda" else 256
+        return 4096 if device == "cuda" else 1024
