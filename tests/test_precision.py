@@ -43,6 +43,8 @@ def test_default_rerankers_are_exact():
         assert reranker.numerics()["precision"] == "fp32", spec
     with pytest.raises(WorkbenchError, match="precision=auto is no longer accepted"):
         get_reranker("dense-minilm:precision=auto")
+    if HAS_ONNX:  # int8 is only computed by ONNX Runtime: backend=auto picks it
+        assert get_reranker("dense-minilm:precision=int8").numerics() == {"precision": "int8", "backend": "onnx"}
 
 
 def test_precision_and_backend_reach_the_manifest_and_the_leaderboard(tiny):

@@ -63,9 +63,9 @@ def choose_backend(backend: str, precision: str | None, device: str | None) -> s
     onnxruntime are installed (exact, and faster than torch here); else torch."""
     if backend != "auto":
         return backend
-    if precision not in (None, "fp32"):
-        return "torch"
-    if resolve_device(device, auto_mps=True).type != "cpu":
+    if precision == "int8":  # only ONNX Runtime computes int8 (an explicit GPU device is then an error)
+        return "onnx"
+    if precision not in (None, "fp32") or resolve_device(device, auto_mps=True).type != "cpu":
         return "torch"
     import importlib.util
 
