@@ -150,7 +150,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.fast:
         if not FAST_PATHS:
             print("--fast: no fast path has passed check-precision on DL19, DL20 and dev600 (see README, "
-                  "'Precision'): running the exact systems", file=sys.stderr)
+                  "'Precision and speed'): running the exact systems", file=sys.stderr)
         systems = fast_systems(systems)
     datasets = _split(args.datasets)
     bench = _workbench(args)
