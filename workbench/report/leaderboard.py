@@ -120,7 +120,7 @@ def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
             shown[f"d_{metric}"] = [
                 "" if pd.isna(delta) else f"{delta:+.4f}{mark}" for delta, mark in zip(board[f"delta_{metric}"], marker)]
     if "precision" in board.columns:  # how the numbers were computed: fp32 (exact), bf16, int8
-        shown["precision"] = board["precision"].fillna("")
+        shown["precision"] = board["precision"].astype(object).where(board["precision"].notna(), "")
     if "baseline" in board.columns:
         shown["baseline"] = board["baseline"].fillna("")
     if "wall_time_s" in board.columns:
