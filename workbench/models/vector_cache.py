@@ -109,6 +109,8 @@ class VectorCache:
                 continue
             try:
                 keys, vectors = _load(path)
+            except FileNotFoundError:  # merged away by another process since the listing
+                continue
             except Exception as error:  # noqa: BLE001 - a torn or foreign file is only a cache miss
                 aside = set_aside(path)
                 log.warning("vector cache segment %s is damaged (%s): set aside as %s; its passages will be "
