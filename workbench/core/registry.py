@@ -27,6 +27,15 @@ from .errors import WorkbenchError
 from .options import Option, describe_options, parse_options, spec_values, split_spec
 
 
+
+def with_options(spec: str, options: Mapping[str, Any]) -> str:
+    """``spec`` with ``key=value`` options appended (None values left out); a later option
+    overrides an earlier one of the same name when the spec is parsed."""
+    extra = [f"{key}={value}" for key, value in options.items() if value is not None]
+    if not extra:
+        return spec
+    return spec + ("," if ":" in spec else ":") + ",".join(extra)
+
 @dataclass(frozen=True)
 class Entry:
     """A registered component: ``factory(context, **options)`` builds it.

@@ -16,6 +16,7 @@ nothing; passage vectors go through each encoder's vector cache.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +26,7 @@ import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
+from ..core.registry import with_options
 from ..evaluation.metrics import evaluate_run
 
 CHECK_METRICS = ["mrr@10", "ndcg@5", "ndcg@10"]
@@ -58,14 +60,13 @@ class PathResult:
     kendall_tau_mean: float
     kendall_tau_min: float
     seconds: float = 0.0
-    skipped: str = ""
 
     @property
     def top10_changed_share(self) -> float:
         return self.top10_changed / self.n_queries if self.n_queries else 0.0
 
     def safe(self) -> bool:
-        return (not self.skipped and all(abs(d) <= MAX_METRIC_CHANGE for d in self.deltas.values())
+        return (all(abs(d) <= MAX_METRIC_CHANGE for d in self.deltas.values())
                 and self.top10_changed_share <= MAX_TOP10_CHANGED)
 
 
@@ -85,19 +86,6 @@ class PrecisionReport:
         for result in self.results:
             verdicts[result.path] = verdicts.get(result.path, True) and result.safe()
         return verdicts
-
-    def table(self) -> pd.DataFrame:
-        rows = []
-        for r in self.results:
-            row = {"dataset": r.dataset, "path": r.path, "n": r.n_queries}
-            for metric in CHECK_METRICS:
-                row[metric] = r.metrics.get(metric, np.nan)
-                row[f"d_{metric}"] = r.deltas.get(metric, np.nan)
-            row.update({"max|dscore|": r.max_score_diff, "top10_changed": r.top10_changed,
-                        "tau_mean": r.kendall_tau_mean, "tau_min": r.kendall_tau_min,
-                        "safe": "yes" if r.safe() else "no", "seconds": r.seconds})
-            rows.append(row)
-        return pd.DataFrame(rows)
 
     def markdown(self) -> str:
         """The report as Markdown: one table, the rule, and the verdict per path."""
@@ -119,8 +107,8 @@ class PrecisionReport:
         for dataset, why in self.skipped.items():
             lines.append(f"- {dataset} not measured: {why}")
         for path, safe in self.verdicts().items():
-            lines.append(f"- **{path}**: {'safe' if safe else 'not safe'} on every measured dataset"
-                         if safe else f"- **{path}**: not safe (fails the rule on at least one dataset)")
+            lines.append(f"- **{path}**: safe on every measured dataset" if safe
+                         else f"- **{path}**: not safe (fails the rule on at least one dataset)")
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -128,13 +116,6 @@ class PrecisionReport:
                 "rule": {"max_metric_change": MAX_METRIC_CHANGE, "max_top10_changed": MAX_TOP10_CHANGED},
                 "results": [{**asdict(r), "safe": r.safe()} for r in self.results], "skipped": self.skipped,
                 "verdicts": self.verdicts()}
-
-
-def with_options(spec: str, options: dict[str, str]) -> str:
-    """``spec`` with ``options`` appended (later options override earlier ones in the registry)."""
-    if not options:
-        return spec
-    return spec + ("," if ":" in spec else ":") + ",".join(f"{k}={v}" for k, v in options.items())
 
 
 def offered_paths(spec: str) -> list[tuple[str, dict[str, str]]]:
@@ -179,8 +160,6 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
                     paths: Sequence[str] | None = None) -> PrecisionReport:
     """Score ``spec`` on each dataset with the exact path and each faster one it offers (or the
     ``paths`` labels named) and compare them (see the module docstring)."""
-    import time
-
     from ..rerankers.rerank import rerank_run
 
     depth = depth or session.rerank_depth

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.options import Option
+from ..core.registry import with_options
 from ..models.encoder import EncoderModel, TextEncoder
 from ..models.precision import precision_option
 from .protocol import FirstStage, StageContext
@@ -23,14 +24,6 @@ NUMERICS_OPTIONS = (
     Option("backend", str, None, choices=("auto", "torch", "onnx"), help="the encoder's backend (default: "
            "the encoder spec's)"),
 )
-
-
-def with_numerics(spec: str, precision: str | None, backend: str | None) -> str:
-    """``spec`` (a reranker spec) with ``precision``/``backend`` options added (None: left as is)."""
-    extra = [f"{key}={value}" for key, value in (("precision", precision), ("backend", backend)) if value]
-    if not extra:
-        return spec
-    return spec + ("," if ":" in spec else ":") + ",".join(extra)
 
 
 class LearnedFirstStage(FirstStage):
@@ -90,7 +83,7 @@ def learned_stage_factory(stage_class: type[LearnedFirstStage]) -> Callable[...,
 
     def make(context: StageContext, *, encoder: str, index: str, k: int, precision: str | None = None,
              backend: str | None = None) -> LearnedFirstStage:
-        return stage_class(context, with_numerics(encoder, precision, backend), index, k)
+        return stage_class(context, with_options(encoder, {"precision": precision, "backend": backend}), index, k)
 
     make.__name__ = f"make_{stage_class.kind.replace('-', '_')}"
     return make

@@ -21,7 +21,7 @@ from .batching import length_sorted_batches, pad_batch, to_device
 from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
-from .onnx import BACKENDS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_session
+from .onnx import BACKENDS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_installed, onnx_session
 from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed, precision_option
 from .vector_cache import VectorCache
 
@@ -67,11 +67,7 @@ def choose_backend(backend: str, precision: str | None, device: str | None) -> s
         return "onnx"
     if precision not in (None, "fp32") or resolve_device(device, auto_mps=True).type != "cpu":
         return "torch"
-    import importlib.util
-
-    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
-        return "torch"
-    return "onnx"
+    return "onnx" if onnx_installed() else "torch"
 
 
 class TextEncoder:

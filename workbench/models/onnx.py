@@ -29,6 +29,13 @@ ONNX_OPSET = 17
 ONNX_RECIPE = "torchscript-export/eager-attention/opset17/ort-quantize-dynamic-qint8-per-channel/v2"
 
 
+def onnx_installed() -> bool:
+    """Whether ``onnx`` and ``onnxruntime`` (the exporter and the runtime) are installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+
+
 def import_onnxruntime() -> Any:
     """The ``onnxruntime`` module (``onnx`` too: the exporter and the quantiser need it), else one
     clear error."""

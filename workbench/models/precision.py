@@ -24,8 +24,6 @@ PRECISION_SPELLINGS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloa
                        "fp16": "fp16", "float16": "fp16", "int8": "int8", "qint8": "int8", "auto": "auto"}
 #: canonical precision -> torch dtype name (what encoder configs record)
 TORCH_DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-#: any recorded spelling -> the canonical name the leaderboard shows
-CANONICAL_PRECISION = {**PRECISION_SPELLINGS, "": ""}
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
                     "float16": torch.float16}
 

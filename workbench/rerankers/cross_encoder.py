@@ -33,7 +33,8 @@ from ..models.batching import to_device
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import activation_from_path, load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import model_identity
-from ..models.onnx import BACKENDS, ONNX_PRECISIONS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_session
+from ..models.onnx import (BACKENDS, ONNX_PRECISIONS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device,
+                           onnx_installed, onnx_session)
 from ..models.precision import autocast, check_allowed, check_precision, precision_option
 from .neural import PairReranker
 from .protocol import RerankContext
@@ -175,11 +176,7 @@ class CrossEncoderReranker(PairReranker):
         if precision not in (None, "fp32") or (device not in (None, "cpu") and
                                               resolve_device(device).type != "cpu"):
             return "torch"
-        import importlib.util
-
-        if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
-            return "torch"
-        return "onnx"
+        return "onnx" if onnx_installed() else "torch"
 
     # ------------------------------------------------------------------ loading
 
