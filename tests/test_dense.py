@@ -60,18 +60,21 @@ def random_texts(count: int, seed: int, low: int = 1, high: int = 40) -> list[st
     return [" ".join(rng.choice(WORDS, size=int(rng.integers(low, high)))) for _ in range(count)]
 
 
-def hand_pooled(path, texts: list[str], pooling: str) -> np.ndarray:
-    """Each text alone (no padding) through the model, pooled by hand."""
+def hand_pooled(path, texts: list[str], pooling: str, pad_to: int | None = None) -> np.ndarray:
+    """Each text alone through the model (no padding, or padded to ``pad_to``), pooled by hand."""
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
+    padding = {"padding": "max_length", "max_length": pad_to, "truncation": True} if pad_to else {}
     rows = []
     with torch.no_grad():
         for text in texts:
-            hidden = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
-            rows.append({"cls": hidden[0], "mean": hidden.mean(0), "masked_mean": hidden.mean(0),
-                         "last": hidden[-1]}[pooling].numpy())
+            inputs = tokenizer(text, return_tensors="pt", **padding)
+            hidden = model(**inputs).last_hidden_state[0]
+            real = hidden[inputs["attention_mask"][0].bool()]
+            rows.append({"cls": real[0], "mean": hidden.mean(0), "masked_mean": real.mean(0),
+                         "last": real[-1]}[pooling].numpy())
     return np.stack(rows)
 
 
@@ -99,7 +102,7 @@ def test_minilm_masked_mean_matches_sentence_transformers():
     assert (defaults.pooling, defaults.normalize, defaults.max_length) == ("masked_mean", True, 256)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean", "masked_mean", "last"])
+@pytest.mark.parametrize("pooling", ["cls", "masked_mean", "last"])
 def test_pooling_modes_match_hand_computation(tiny_bert, pooling):
     texts = random_texts(9, seed=1)  # different lengths: batches are padded
     expected = hand_pooled(tiny_bert, texts, pooling)
@@ -108,6 +111,21 @@ def test_pooling_modes_match_hand_computation(tiny_bert, pooling):
     normalized = Encoder(tiny_bert, pooling=pooling, normalize=True, device="cpu").encode(texts)
     np.testing.assert_allclose(normalized, expected / np.linalg.norm(expected, axis=1, keepdims=True),
                                atol=1e-5, rtol=0)
+
+
+def test_mean_pooling_counts_padding_and_pad_to_fixes_the_length(tiny_bert):
+    texts = random_texts(9, seed=1)
+    fixed = Encoder(tiny_bert, pooling="mean", pad_to=40, normalize=False, device="cpu", batch_size=4)
+    np.testing.assert_allclose(fixed.encode(texts), hand_pooled(tiny_bert, texts, "mean", pad_to=40),
+                               atol=1e-5, rtol=0)
+    # without pad_to a vector depends on the batch it was padded in: never cached
+    per_batch = Encoder(tiny_bert, pooling="mean", normalize=False, device="cpu", batch_size=4)
+    assert fixed.batch_independent and not per_batch.batch_independent
+    alone = np.concatenate([per_batch.encode([t]) for t in texts])
+    np.testing.assert_allclose(alone, hand_pooled(tiny_bert, texts, "masked_mean"), atol=1e-5, rtol=0)
+    assert np.abs(per_batch.encode(texts) - alone).max() > 1e-3  # padded with longer texts: moved
+    assert fixed.config()["pad_to"] == 40 and "pad_to" not in per_batch.config()
+    assert fixed.fingerprint != per_batch.fingerprint
 
 
 def test_pool_finds_real_tokens_with_either_padding_side():
@@ -134,7 +152,7 @@ def test_encoder_order_empty_and_fingerprint(tiny_bert, tmp_path):
     shutil.copytree(tiny_bert, copy)
     assert Encoder(copy, device="cpu").fingerprint == Encoder(tiny_bert, device="cpu").fingerprint
     assert Encoder(tiny_bert, pooling="cls", device="cpu").fingerprint != encoder.fingerprint
-    assert Encoder(tiny_bert, pooling="mean", device="cpu").fingerprint == encoder.fingerprint
+    assert Encoder(tiny_bert, pooling="mean", device="cpu").fingerprint != encoder.fingerprint  # padding counted
 
 
 # ---------------------------------------------------------------------------- backend=onnx

@@ -15,6 +15,8 @@
     workbench train         fine-tune a ranker from a configuration file, every cross-year fold
     workbench plot-training one PNG of a training run's curves
     workbench ablation      systems against one baseline per slice (the loss ablation table)
+    workbench embed-diagnose embedding diagnostics per pooling (anisotropy, separation, plots)
+    workbench similarity    cosine of sentence pairs from a TSV, pass/fail against expected values
 
 Every subcommand is a :class:`Command` in :data:`COMMANDS`: its arguments and its handler.
 A :class:`~workbench.core.errors.WorkbenchError` is printed as one line (exit status 2).
@@ -491,6 +493,90 @@ def run_ablation(args: argparse.Namespace) -> int:
         with atomic_write(args.out) as handle:
             handle.write(text)
     return 0
+
+
+def _embedding_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pad-to", type=int, default=None, help="pad every text to N tokens (only mean pooling, "
+                        "which counts padding, sees it)")
+    parser.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the vectors")
+    parser.add_argument("--max-length", type=int, default=None, help="tokens per text (default: the model's)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per batch")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, auto")
+
+
+def _embedding_kwargs(args: argparse.Namespace) -> dict:
+    return {"normalize": not args.no_normalize, "pad_to": args.pad_to, "max_length": args.max_length,
+            "batch_size": args.batch_size, "device": args.device}
+
+
+def _diagnose_arguments(parser: argparse.ArgumentParser) -> None:
+    from .models.dense import POOLINGS
+
+    _add_data_dir(parser)
+    parser.add_argument("--model", action="append", required=True,
+                        help="hub id, local path, minilm, splade-tiny, or finetuned:<name> (the fold model that never "
+                             "saw the dataset); repeat to compare models (before/after fine-tuning)")
+    parser.add_argument("--pooling", nargs="+", default=list(POOLINGS), choices=POOLINGS,
+                        help=f"poolings, one row each (default: {' '.join(POOLINGS)})")
+    parser.add_argument("--whiten", nargs="*", default=[], choices=("center", "whiten"),
+                        help="also rows post-processed by mean-centering / whitening fitted on the collection")
+    parser.add_argument("--fit-sample", type=int, default=None, help="fit the whitening on N random collection "
+                        "passages (default: all of them)")
+    parser.add_argument("--dataset", default="dl19", help="dataset whose judged pairs are used (default: dl19)")
+    parser.add_argument("--limit-queries", type=int, default=None, help="a seeded sample of N judged queries")
+    parser.add_argument("--out", default=None, help="output directory (default: runs/diagnostics/<model>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _embedding_options(parser)
+
+
+@command("embed-diagnose", "embedding diagnostics per pooling: similarity range, anisotropy, relevant vs "
+         "non-relevant separation (gap, AUC), group separation, neighbours; JSON, Markdown and plots",
+         _diagnose_arguments)
+def run_embed_diagnose(args: argparse.Namespace) -> int:
+    from .embeddings.report import diagnose, write_report
+    from .experiment.store import safe_name
+
+    report, embedded, judged = diagnose(args.model, args.dataset, args.pooling, args.whiten, args.data_dir,
+                                        args.limit_queries, args.fit_sample, progress=not args.quiet,
+                                        **_embedding_kwargs(args))
+    labels = list(dict.fromkeys(row.model for row in embedded))
+    out = Path(args.out) if args.out else Path("runs") / "diagnostics" / safe_name("+".join(labels))
+    written = write_report(report, embedded, judged, out)
+    print(report.markdown())
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _similarity_arguments(parser: argparse.ArgumentParser) -> None:
+    from .models.dense import POOLINGS
+
+    parser.add_argument("pairs", help="TSV with a header: name, a, b (and optionally expected)")
+    parser.add_argument("--model", default="minilm", help="hub id, local path, minilm or splade-tiny (default: minilm)")
+    parser.add_argument("--pooling", default="masked_mean", choices=POOLINGS, help="default: masked_mean")
+    parser.add_argument("--tolerance", type=float, default=1e-5, help="largest |cosine - expected| that passes")
+    parser.add_argument("--reference", default=None, choices=("sentence-transformers",),
+                        help="compute the expected values with this implementation on the same model")
+    _embedding_options(parser)
+
+
+@command("similarity", "cosine of each sentence pair of a TSV file; pass/fail against expected values",
+         _similarity_arguments)
+def run_similarity(args: argparse.Namespace) -> int:
+    from .embeddings.pairs import check_pairs, read_pairs
+
+    table = check_pairs(read_pairs(args.pairs), args.model, args.pooling, args.tolerance, args.reference,
+                        **_embedding_kwargs(args))
+    checked = table[table["ok"].notna()]
+    for row in table.itertuples(index=False):
+        verdict = "" if row.ok is None else (f"\texpected {row.expected:.6f}\tdiff {row.difference:+.2e}\t"
+                                              + ("pass" if row.ok else "FAIL"))
+        print(f"{row.name}\t{row.cosine:.6f}{verdict}")
+    if checked.empty:
+        return 0
+    failed = int((~checked["ok"].astype(bool)).sum())
+    print(f"{len(checked) - failed}/{len(checked)} pairs within {args.tolerance:g} of the expected cosine "
+          f"({args.model}, {args.pooling}{'' if args.pad_to is None else f', padded to {args.pad_to}'})")
+    return 1 if failed else 0
 
 
 # ----------------------------------------------------------------------------- entry point

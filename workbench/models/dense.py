@@ -22,14 +22,20 @@ from .batching import progress_bar, to_device
 from .encoder import TextEncoder
 from .hub import packaged_model_dir
 
-POOLINGS = ("cls", "masked_mean", "last")
-#: accepted spellings -> canonical pooling; "mean" is sentence-transformers' masked mean
-#: (``pooling_mode_mean_tokens``): an unmasked mean would depend on how a batch was padded.
-POOLING_ALIASES = {"cls": "cls", "first": "cls", "mean": "masked_mean", "masked_mean": "masked_mean",
-                   "avg": "masked_mean", "last": "last", "lasttoken": "last", "last_token": "last"}
+#: ``cls``: the first token; ``last``: the last non-padding token; ``masked_mean``: the mean of the
+#: real tokens (sentence-transformers' ``pooling_mode_mean_tokens``); ``mean``: the mean over every
+#: position, padding included -- a known pitfall, offered to show it (its vectors depend on how the
+#: batch was padded, unless ``pad_to`` fixes the length)
+POOLINGS = ("cls", "last", "masked_mean", "mean")
+#: accepted spellings -> canonical pooling
+POOLING_ALIASES = {"cls": "cls", "first": "cls", "masked_mean": "masked_mean", "mean": "mean",
+                   "last": "last", "lasttoken": "last", "last_token": "last"}
 
 POOLING = Option("pooling", str, None, choices=POOLING_ALIASES,
-                 help="cls, masked_mean (mean), last (default: the model's sentence-transformers pooling)")
+                 help="cls, last, masked_mean, or mean (padding included: a pitfall, for contrast) "
+                      "(default: the model's sentence-transformers pooling)")
+PAD_TO = Option("pad_to", int, None, minimum=1,
+                help="pad every text to this many tokens (texts longer are cut), as some re-implementations do")
 NORMALIZE = Option("normalize", bool, None, help="L2-normalise vectors (default: as the model declares)")
 MAX_LENGTH = Option("max_length", int, None, minimum=1, help="tokens per text (default: the model's)")
 
@@ -71,6 +77,8 @@ def pool(hidden, mask, pooling: str):
     """Sentence vectors from token vectors ``hidden`` (b, L, H) and ``mask`` (b, L)."""
     import torch
 
+    if pooling == "mean":  # every position, padding included (the pitfall)
+        return hidden.mean(1)
     if pooling == "masked_mean":
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
@@ -84,6 +92,37 @@ def pool(hidden, mask, pooling: str):
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
 
 
+def hidden_size(config: Any) -> int:
+    """Width of the token vectors: ``hidden_size`` (BERT, T5's alias of ``d_model``) or, for
+    T5Gemma, its encoder's."""
+    size = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if size is None and getattr(config, "encoder", None) is not None:
+        size = getattr(config.encoder, "hidden_size", None)
+    if size is None:
+        raise WorkbenchError(f"cannot tell the vector size of a {type(config).__name__} model")
+    return int(size)
+
+
+class EncoderOfEncoderDecoder:
+    """Loads the encoder alone of an encoder-decoder checkpoint (T5, mT5, T5Gemma):
+    ``AutoModelForTextEncoding`` -> ``T5EncoderModel``, ``T5GemmaEncoderModel`` (which refuses a
+    config still marked encoder-decoder)."""
+
+    @staticmethod
+    def from_pretrained(directory: Any, **kwargs: Any) -> Any:
+        from transformers import AutoModelForTextEncoding
+
+        return AutoModelForTextEncoding.from_pretrained(directory, is_encoder_decoder=False, **kwargs)
+
+
+def body_class(config: Any) -> Any:
+    """What computes the token vectors: the model itself for encoders (BERT, MiniLM), the encoder
+    alone for encoder-decoders."""
+    from transformers import AutoModel
+
+    return EncoderOfEncoderDecoder if getattr(config, "is_encoder_decoder", False) else AutoModel
+
+
 class DenseEncoder(TextEncoder):
     """Texts -> float32 vectors with a transformer and a pooling; the same for queries and passages.
 
@@ -93,10 +132,16 @@ class DenseEncoder(TextEncoder):
     or AMX and on GPUs, at ~1e-3 fidelity); the default float32 matches sentence-transformers.
     ``device`` None/``auto`` picks CUDA (then MPS) when available, else the CPU.
 
+    BERT-style encoders run whole; for an encoder-decoder (T5, T5Gemma) only its encoder runs.
+    ``pooling`` (:data:`POOLINGS`) defaults to what the model's sentence-transformers
+    configuration declares, else ``masked_mean``; ``pad_to`` pads every text to a fixed number of
+    tokens (only ``mean`` pooling sees the difference).
+
     ``backend=onnx``: the transformer body (its last hidden state) runs in ONNX Runtime on the
     CPU with ``threads`` threads; ``precision`` ``int8`` (default: dynamically quantised weights) or
     ``fp32`` (float32 ONNX, within ~1e-5 of torch). The export is cached under
-    ``$WORKBENCH_CACHE/onnx``, keyed by the model files' hashes.
+    ``$WORKBENCH_CACHE/onnx``, keyed by the model files' hashes. ``backend=auto`` picks it for
+    BERT-style encoders on the CPU; encoder-decoders run in torch (their export is not validated).
     """
 
     kind = "dense"
@@ -106,16 +151,22 @@ class DenseEncoder(TextEncoder):
                  max_length: int | None = None, batch_size: int = 32, max_tokens: int | None = 16384,
                  device: str | None = None, precision: str | None = None, query_prefix: str = "",
                  passage_prefix: str = "", backend: str = "auto", threads: int | None = None,
-                 dtype: str | None = None):
-        from transformers import AutoModel
+                 dtype: str | None = None, pad_to: int | None = None):
+        from .hub import load_config, resolve_model_dir
 
-        super().__init__(model, AutoModel, batch_size=batch_size, max_tokens=max_tokens, device=device,
-                         precision=precision, dtype=dtype, backend=backend, threads=threads)
-        declared = sentence_transformers_defaults(self.directory)
         owner = "dense encoder"
+        model_config = load_config(resolve_model_dir(str(model), self.kind, download=False), self.kind)
+        encoder_decoder = bool(getattr(model_config, "is_encoder_decoder", False))
+        if encoder_decoder and backend == "auto":
+            backend = "torch"
+        super().__init__(model, body_class(model_config), batch_size=batch_size, max_tokens=max_tokens,
+                         device=device, precision=precision, dtype=dtype, backend=backend, threads=threads)
+        declared = sentence_transformers_defaults(self.directory)
+        self.encoder_decoder = encoder_decoder
         self.pooling = POOLING.parse(pooling if pooling is not None else declared.get("pooling", "masked_mean"), owner)
         self.normalize = NORMALIZE.parse(normalize if normalize is not None else declared.get("normalize", False),
                                          owner)
+        self.pad_to = PAD_TO.parse(pad_to, owner)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         limit = getattr(self.model_config, "max_position_embeddings", None) or 512
@@ -123,7 +174,9 @@ class DenseEncoder(TextEncoder):
         if tokenizer_limit and tokenizer_limit < 1_000_000:
             limit = min(limit, tokenizer_limit)
         self.max_length = min(MAX_LENGTH.parse(max_length, owner) or declared.get("max_length", limit), limit)
-        self.dim = int(self.model_config.hidden_size)
+        if self.pad_to is not None:
+            self.max_length = min(self.max_length, self.pad_to)
+        self.dim = hidden_size(self.model_config)
         if self.backend == "onnx":
             self.open_onnx()
 
@@ -134,40 +187,81 @@ class DenseEncoder(TextEncoder):
                   "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix}
         if self.backend != "torch":  # torch keys stay as they were before backend=onnx existed
             config["backend"] = self.backend
+        if self.pad_to is not None:
+            config["pad_to"] = self.pad_to
         return config
 
+    @property
+    def batch_independent(self) -> bool:
+        """False when a text's vector depends on the other texts of its batch (``mean`` pooling
+        over batch-dependent padding): such vectors are never cached."""
+        return self.pooling != "mean" or self.pad_to is not None
+
     # -- encoding
+    def padded_batches(self, texts: Sequence[str]):
+        for indices, arrays in super().padded_batches(texts):
+            if self.pad_to is not None and arrays["input_ids"].shape[1] < self.pad_to:
+                arrays = pad_to_width(arrays, self.pad_to, self.tokenizer.pad_token_id or 0,
+                                      getattr(self.tokenizer, "padding_side", "right"))
+            yield indices, arrays
+
     def encode(self, texts: Sequence[str], progress: bool = False, desc: str = "encode",
                prefix: str = "") -> np.ndarray:
         """(len(texts), dim) float32 vectors, in the order of ``texts``."""
+        return self.encode_poolings(texts, (self.pooling,), progress=progress, desc=desc, prefix=prefix)[self.pooling]
+
+    def encode_poolings(self, texts: Sequence[str], poolings: Sequence[str], progress: bool = False,
+                        desc: str = "encode", prefix: str = "") -> dict[str, np.ndarray]:
+        """Vectors of ``texts`` under each of ``poolings`` from one pass of the model:
+        ``{pooling: (len(texts), dim) float32}`` (normalised when the encoder normalises)."""
         import torch
 
+        poolings = [POOLING.parse(p, "dense encoder") for p in poolings]
         texts = [prefix + t for t in texts] if prefix else list(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out = {p: np.empty((len(texts), self.dim), dtype=np.float32) for p in poolings}
         if not texts:
             return out
         with progress_bar(len(texts), desc, progress) as bar, torch.inference_mode():
             for batch, arrays in self.padded_batches(texts):
-                if self.session is not None:
-                    hidden = torch.from_numpy(self.onnx_run(arrays))
-                    mask = torch.from_numpy(arrays["attention_mask"])
-                else:
-                    tensors = to_device(arrays, self.device)
-                    mask = tensors["attention_mask"]
-                    # a batch of equal lengths (common once sorted) needs no attention mask
-                    attention = None if bool(mask.all()) else mask
-                    with self.autocast():
-                        hidden = self.model(input_ids=tensors["input_ids"], attention_mask=attention).last_hidden_state
-                vectors = pool(hidden.float(), mask, self.pooling)
-                if self.normalize:
-                    vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-                out[batch] = vectors.cpu().numpy()
+                hidden, mask = self.hidden_states(arrays)
+                for pooling in poolings:
+                    vectors = pool(hidden, mask, pooling)
+                    if self.normalize:
+                        vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+                    out[pooling][batch] = vectors.cpu().numpy()
                 bar.update(len(batch))
         return out
+
+    def hidden_states(self, arrays: dict[str, np.ndarray]):
+        """Token vectors (float32) and attention mask of one padded batch."""
+        import torch
+
+        if self.session is not None:
+            return torch.from_numpy(self.onnx_run(arrays)).float(), torch.from_numpy(arrays["attention_mask"])
+        tensors = to_device(arrays, self.device)
+        mask = tensors["attention_mask"]
+        # a batch of equal lengths (common once sorted) needs no attention mask
+        attention = None if bool(mask.all()) else mask
+        with self.autocast():
+            hidden = self.model(input_ids=tensors["input_ids"], attention_mask=attention).last_hidden_state
+        return hidden.float(), mask
 
     def encode_queries(self, queries: Sequence[str], **kwargs: Any) -> np.ndarray:
         return self.encode(queries, prefix=self.query_prefix, **kwargs)
 
+    def encode_passages(self, passages: Sequence[str], progress: bool = False, desc: str = "encode passages",
+                        cache: bool = True) -> np.ndarray:
+        return super().encode_passages(passages, progress=progress, desc=desc,
+                                       cache=cache and self.batch_independent)
+
     def encode_passages_uncached(self, passages: Sequence[str], progress: bool = False,
                                  desc: str = "encode passages") -> np.ndarray:
         return self.encode(passages, prefix=self.passage_prefix, progress=progress, desc=desc)
+
+
+def pad_to_width(arrays: dict[str, np.ndarray], width: int, pad_id: int, side: str = "right") -> dict[str, np.ndarray]:
+    """A padded batch widened to ``width`` positions (more padding, mask 0 there)."""
+    extra = width - arrays["input_ids"].shape[1]
+    widths = ((0, 0), (extra, 0) if side == "left" else (0, extra))
+    return {name: np.pad(values, widths, constant_values=pad_id if name == "input_ids" else 0)
+            for name, values in arrays.items()}

@@ -7,6 +7,11 @@ vectors, each encoded apart by a :class:`~workbench.models.dense.DenseEncoder`.
     workbench rerank ... --reranker dense:/path/to/model,pooling=cls,similarity=dot
     workbench rerank ... --reranker dense-minilm:precision=bf16       # faster, not exact: named
     workbench rerank ... --reranker dense-minilm:backend=onnx,precision=int8
+    workbench rerank ... --reranker dense-minilm:whiten=whiten      # whitened on the collection
+
+``whiten=center|whiten`` post-processes query and passage vectors with a linear map fitted on
+the vectors of every passage of the collection (:mod:`workbench.models.whitening`); the fit
+is cached, and the collection's vectors come from the encoder's vector cache.
 """
 from __future__ import annotations
 
@@ -17,17 +22,24 @@ import numpy as np
 
 from ..core.errors import WorkbenchError
 from ..core.options import Option
-from ..models.dense import MAX_LENGTH, NORMALIZE, POOLING, DenseEncoder, minilm_path
+from ..data.collection import Collection
+from ..models.dense import MAX_LENGTH, NORMALIZE, PAD_TO, POOLING, DenseEncoder, minilm_path
 from ..models.encoder import AUTO_BACKEND, MAX_TOKENS, THREADS
 from ..models.precision import precision_option
+from ..models.whitening import WHITENINGS, Whitening, fit_on_collection
 from .neural import VectorReranker
 from .protocol import RerankContext
 from .registry import register
 
 SIMILARITY = Option("similarity", str, "cosine", choices=("cosine", "dot"), help="cosine or dot product")
+WHITEN = Option("whiten", str, "none", choices=WHITENINGS,
+                help="none, center (subtract the collection's mean vector) or whiten (also decorrelate and "
+                     "scale to unit variance), fitted on every passage of the collection")
+WHITEN_DIMS = Option("whiten_dims", int, None, minimum=1, help="whiten: keep the top N principal axes (default: all)")
 OPTIONS = (
     Option("model", str, None, positional=True, help="Hugging Face id or local path ('minilm': the packaged one)"),
     POOLING,
+    PAD_TO,
     NORMALIZE,
     SIMILARITY,
     MAX_LENGTH,
@@ -39,6 +51,8 @@ OPTIONS = (
     Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's; onnx: cpu)"),
     Option("query_prefix", str, "", help="text put before every query (e.g. 'query: ')"),
     Option("passage_prefix", str, "", help="text put before every passage (e.g. 'passage: ')"),
+    WHITEN,
+    WHITEN_DIMS,
 )
 
 
@@ -47,11 +61,33 @@ class DenseReranker(VectorReranker):
 
     kind = "dense"
 
-    def __init__(self, encoder: DenseEncoder, similarity: str = "cosine"):
+    def __init__(self, encoder: DenseEncoder, similarity: str = "cosine", whiten: str = "none",
+                 whiten_dims: int | None = None, collection: Collection | None = None):
         self.encoder = encoder
         self.similarity = SIMILARITY.parse(similarity, "dense reranker")
+        self.whiten = WHITEN.parse(whiten, "dense reranker")
+        self.whiten_dims = WHITEN_DIMS.parse(whiten_dims, "dense reranker")
+        if self.whiten == "none" and self.whiten_dims is not None:
+            raise WorkbenchError("whiten_dims needs whiten=whiten")
+        if self.whiten != "none" and collection is None:
+            raise WorkbenchError(f"whiten={self.whiten} is fitted on the collection: the dense reranker needs one")
+        self.collection = collection
+        self._whitening: Whitening | None = None
+
+    @property
+    def whitening(self) -> Whitening | None:
+        """The fitted post-processing (fitted on first use; None for ``whiten=none``)."""
+        if self.whiten != "none" and self._whitening is None:
+            texts = list(self.collection.texts.values())
+            self._whitening = fit_on_collection(
+                lambda batch: self.encoder.encode_passages(batch, progress=True, desc="encode collection (whitening)"),
+                texts, {"encoder": self.encoder.fingerprint, "collection": self.collection.fingerprint},
+                self.whiten, self.whiten_dims)
+        return self._whitening
 
     def _similarities(self, query_vectors: np.ndarray, passage_vectors: np.ndarray) -> np.ndarray:
+        if self.whitening is not None:
+            query_vectors, passage_vectors = self.whitening.apply(query_vectors), self.whitening.apply(passage_vectors)
         if self.similarity == "cosine":
             query_vectors = query_vectors / np.maximum(np.linalg.norm(query_vectors, axis=1, keepdims=True), 1e-12)
             passage_vectors = passage_vectors / np.maximum(
@@ -59,20 +95,25 @@ class DenseReranker(VectorReranker):
         return np.einsum("ij,ij->i", query_vectors.astype(np.float64), passage_vectors.astype(np.float64))
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "similarity": self.similarity}
+        config = {**super().config(), "similarity": self.similarity}
+        if self.whiten != "none":  # keys without whitening stay as they were
+            config.update(whiten=self.whiten, whiten_dims=self.whiten_dims,
+                          whiten_fitted_on=self.collection.fingerprint)
+        return config
 
 
 @register("dense", help="bi-encoder: cosine/dot of query and passage vectors (Hugging Face id or local path)",
           options=OPTIONS)
 def make_dense(context: RerankContext, *, model: str | os.PathLike | None, similarity: str, device: str | None,
-               **encoder_options: Any) -> DenseReranker:
+               whiten: str = "none", whiten_dims: int | None = None, **encoder_options: Any) -> DenseReranker:
     if not model:
         raise WorkbenchError("the dense reranker needs a model: dense:<hub id or path> (or use dense-minilm)")
     if model == "minilm":
         model = str(minilm_path())
     if not device:  # the context's device, except for onnx (CPU only: an explicit GPU device is an error)
         device = "cpu" if encoder_options["backend"] == "onnx" else context.device
-    return DenseReranker(DenseEncoder(model, device=device, **encoder_options), similarity=similarity)
+    return DenseReranker(DenseEncoder(model, device=device, **encoder_options), similarity=similarity,
+                         whiten=whiten, whiten_dims=whiten_dims, collection=context.collection)
 
 
 def _minilm_default() -> str:
