@@ -173,6 +173,7 @@ def measure(row: Embedded, judged: JudgedSet, seed: int = 0) -> dict[str, Any]:
         "auc": _auc(positive, negative), "query_auc": float(np.mean(per_query)) if per_query else float("nan"),
         "qtype_within": type_within, "qtype_between": type_between,
         "qtype_ratio": type_within / type_between if type_between else float("nan"),
+        "qtype_diff": type_within - type_between,
         "passage_within": passage_within, "passage_between": passage_between,
         "passage_ratio": passage_within / passage_between if passage_between else float("nan"),
         "passage_diff": passage_within - passage_between,

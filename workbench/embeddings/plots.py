@@ -92,6 +92,13 @@ def _scatter(axis, points: np.ndarray, groups: np.ndarray, names: dict[int, str]
     axis.set_yticks([])
 
 
+def _group_legend(figure, axis) -> None:
+    """The passage groups' legend under the figure (inside a panel it hides points)."""
+    handles, labels = axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=4, fontsize=7,
+                  title="passages relevant to", title_fontsize=7)
+
+
 def _query_names(judged: JudgedSet, groups: np.ndarray) -> dict[int, str]:
     return {int(g): (judged.queries[int(g)][:28] + ("…" if len(judged.queries[int(g)]) > 28 else ""))
             for g in dict.fromkeys(groups.tolist())}
@@ -109,7 +116,7 @@ def plot_projections(row: Embedded, judged: JudgedSet, path: str | Path) -> Path
     if len(rows) >= 4:
         _scatter(axes[0], _pca(row.passages[rows]), groups, names, "PCA: passages, by the query they answer")
         _scatter(axes[1], _tsne(row.passages[rows]), groups, names, "t-SNE: passages, by the query they answer")
-        axes[1].legend(fontsize=6, loc="best")
+        _group_legend(figure, axes[0])
     types = np.array(judged.query_types)
     labels = {i: name for i, name in enumerate(sorted(set(types)))}
     codes = np.array([{v: k for k, v in labels.items()}[t] for t in types])
@@ -133,6 +140,6 @@ def plot_before_after(rows: Sequence[Embedded], judged: JudgedSet, path: str | P
         if len(members) >= 4:
             _scatter(axes[1][column], _pca(row.passages[members]), groups, names, f"PCA, {row.label}")
     if len(members) >= 4:
-        axes[1][-1].legend(fontsize=6)
+        _group_legend(figure, axes[1][0])
     figure.suptitle(f"Before / after ({judged.dataset})", fontsize=10)
     return _save(figure, path)

@@ -62,16 +62,14 @@ class DiagnosticsReport:
                  f"{self.settings['range_items']} items, anisotropy over {self.settings['random_pairs']} random "
                  "passage pairs.", "",
                  "| row | range min / mean / max | random-pair cos | PC1 | relevant cos | non-rel. cos | gap | gap/sd "
-                 "| AUC | query AUC | passages within / between (ratio) | query types within / between (ratio) |",
+                 "| AUC | query AUC | passages within / between (ratio; diff) | query types within / between (ratio; diff) |",
                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
             lines.append(
                 f"| {row_label(r)} | {r['sim_min']:.3f} / {r['sim_mean']:.3f} / {r['sim_max']:.3f} | "
                 f"{r['random_pair_cos']:.3f} | {r['pc1_share']:.3f} | {r['relevant_cos']:.3f} | "
                 f"{r['nonrelevant_cos']:.3f} | {r['gap']:.3f} | {r['gap_sd']:.2f} | {r['auc']:.3f} | "
-                f"{r['query_auc']:.3f} | {r['passage_within']:.3f} / {r['passage_between']:.3f} "
-                f"({r['passage_ratio']:.2f}) | {r['qtype_within']:.3f} / {r['qtype_between']:.3f} "
-                f"({r['qtype_ratio']:.2f}) |")
+                f"{r['query_auc']:.3f} | {_groups(r, 'passage')} | {_groups(r, 'qtype')} |")
         best = self.best()
         lines += ["", f"Separates relevant from non-relevant best: **{row_label(best)}** (query AUC "
                       f"{best['query_auc']:.3f}, AUC {best['auc']:.3f}).", "",
@@ -88,6 +86,13 @@ class DiagnosticsReport:
     def to_json(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "models": self.models, "settings": self.settings,
                 "rows": [{k: _jsonable(v) for k, v in r.items()} for r in self.rows], "neighbours": self.neighbours}
+
+
+def _groups(row: dict[str, Any], prefix: str) -> str:
+    within, between = row[f"{prefix}_within"], row[f"{prefix}_between"]
+    # a ratio over a between-group cosine near 0 (isotropic or whitened vectors) means nothing
+    ratio = f"{within / between:.2f}" if abs(between) >= 0.05 else "n/a"
+    return f"{within:.3f} / {between:.3f} ({ratio}; {within - between:+.3f})"
 
 
 def row_label(row: dict[str, Any]) -> str:
@@ -124,7 +129,8 @@ def diagnose(models: Sequence[str], dataset: str = "dl19", poolings: Sequence[st
                 "range_items": min(len(judged.docnos), 1000) + len(judged.qids), "random_pairs": 20_000,
                 "limit_queries": limit_queries, "seconds": round(time.perf_counter() - started, 1),
                 "options": {k: str(v) for k, v in options.items()}}
-    return DiagnosticsReport(dataset, list(models), rows, found, settings), embedded, judged
+    labels = list(dict.fromkeys(row.model for row in embedded))
+    return DiagnosticsReport(dataset, labels, rows, found, settings), embedded, judged
 
 
 def write_report(report: DiagnosticsReport, embedded: Sequence[Embedded], judged: JudgedSet,
