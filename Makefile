@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup eval test bench data index leaderboard report compare clean-runs train ablate
+.PHONY: setup eval test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
@@ -73,6 +73,28 @@ ablate: setup
 	for name in $(ABLATION); do $(BIN)/workbench train --config configs/ablation/$$name.toml || exit 1; done
 	$(BIN)/workbench eval --datasets "$(DATASETS)" --systems "$(ABLATION_SYSTEMS)" --baseline $(ABLATION_BASELINE) --device $(DEVICE)
 	$(BIN)/workbench ablation --systems "$(ABLATION_SYSTEMS)" --baseline $(ABLATION_BASELINE) --out docs/ablation.md
+
+# Embedding diagnostics on DL19's judged pairs (runs/diagnostics/<model>/: JSON, Markdown, PNG):
+# all-MiniLM-L6-v2 under every pooling plus mean-centering and whitening fitted on the collection,
+# SPLADE-tiny's BERT body under cls / masked_mean, and the contrastively fine-tuned bi-encoder
+# against the off-the-shelf one (trained first if missing: make train-contrastive).
+DIAGNOSE_DATASET ?= dl19
+CONTRASTIVE_CONFIG ?= configs/minilm-contrastive.toml
+CONTRASTIVE_MODELS ?= $(or $(WORKBENCH_MODELS),models)/minilm-contrastive
+diagnose: setup $(CONTRASTIVE_MODELS)/dl19/model/ranker.json
+	$(BIN)/workbench embed-diagnose --model minilm --pooling cls last masked_mean mean --whiten center whiten --dataset $(DIAGNOSE_DATASET)
+	$(BIN)/workbench embed-diagnose --model minilm --pooling masked_mean mean --pad-to 128 --limit-queries 12 --dataset $(DIAGNOSE_DATASET) --out runs/diagnostics/all-MiniLM-L6-v2-padded
+	$(BIN)/workbench embed-diagnose --model splade-tiny --pooling cls masked_mean --dataset $(DIAGNOSE_DATASET)
+	$(BIN)/workbench embed-diagnose --model minilm --model finetuned:minilm-contrastive --pooling masked_mean --dataset $(DIAGNOSE_DATASET)
+	$(BIN)/workbench similarity examples/sentence-pairs.tsv --model minilm --reference sentence-transformers
+	-$(BIN)/workbench similarity examples/sentence-pairs.tsv --model minilm --reference sentence-transformers --pooling mean --pad-to 256 --tolerance 0.05
+
+# Contrastive fine-tuning of the all-MiniLM-L6-v2 bi-encoder on both cross-year folds (resumable).
+train-contrastive: setup
+	$(BIN)/workbench train --config $(CONTRASTIVE_CONFIG)
+
+$(CONTRASTIVE_MODELS)/dl19/model/ranker.json:
+	$(MAKE) train-contrastive
 
 leaderboard: setup
 	$(BIN)/workbench leaderboard

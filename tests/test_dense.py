@@ -375,3 +375,40 @@ def test_ivf_and_hnsw_agree_with_flat(tiny_bert, small_collection):
     assert overlap >= 0.9
     with pytest.raises(WorkbenchError, match="unknown dense index kind"):
         DenseIndex.build(small_collection, encoder, kind="lsh", progress=False)
+
+
+def write_st_modules(directory, pooling_config: dict, normalize: bool = True) -> None:
+    """A sentence-transformers module list (Transformer, Pooling[, Normalize]) beside the weights."""
+    import json
+
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (directory / "modules.json").write_text(json.dumps(modules))
+    (directory / "1_Pooling").mkdir(exist_ok=True)
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps(pooling_config))
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"pooling_mode": "cls"}, "cls"),                      # sentence-transformers 6
+    ({"pooling_mode": "mean"}, "masked_mean"),             # its "mean" is the masked mean
+    ({"pooling_mode": "lasttoken"}, "last"),
+    ({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}, "cls"),  # earlier versions
+    ({"pooling_mode_mean_tokens": True}, "masked_mean"),
+])
+def test_declared_pooling_is_read_in_either_sentence_transformers_format(tiny_bert, tmp_path, config, expected):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bert, copy)
+    write_st_modules(copy, config)
+    encoder = Encoder(copy, device="cpu")
+    assert (encoder.pooling, encoder.normalize) == (expected, True)
+
+
+def test_a_declared_pooling_the_encoder_cannot_compute_is_refused(tiny_bert, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bert, copy)
+    write_st_modules(copy, {"pooling_mode": "max"}, normalize=False)
+    with pytest.raises(WorkbenchError, match="declares pooling 'max'"):
+        Encoder(copy, device="cpu")
+    assert Encoder(copy, pooling="masked_mean", device="cpu").pooling == "masked_mean"  # named: fine

@@ -199,11 +199,12 @@ def nearest_neighbours(row: Embedded, judged: JudgedSet, queries: int = 3, k: in
 
 # ------------------------------------------------------------------ which model, which vectors
 
-def resolve_model(model: str, dataset: Dataset) -> str:
-    """A model name as the diagnostics take it: ``finetuned:<name>`` is the fold model that never
-    saw ``dataset``'s queries (leakage checked); anything else goes to :func:`~.embed.model_path`."""
+def resolve_model(model: str, dataset: Dataset) -> tuple[str, dict[str, Any]]:
+    """A model name as the diagnostics take it, and the encoder settings it implies:
+    ``finetuned:<name>`` is the fold model that never saw ``dataset``'s queries (leakage checked),
+    at the max length it was trained with; anything else goes to :func:`~.embed.model_path`."""
     if not model.startswith("finetuned:"):
-        return model
+        return model, {}
     name = model.split(":", 1)[1]
     directory = models_root() / name / dataset.name / "model"
     meta = read_ranker_meta(directory) if directory.is_dir() else None
@@ -213,7 +214,7 @@ def resolve_model(model: str, dataset: Dataset) -> str:
         raise WorkbenchError(f"{model} is a {meta.get('kind')} ranker, not a bi-encoder: it has no embeddings",
                              directory)
     check_no_leakage(directory, dataset)
-    return str(directory)
+    return str(directory), {"max_length": meta.get("max_length")}
 
 
 def embed_rows(model: str, judged: JudgedSet, dataset: Dataset, poolings: Sequence[str],
@@ -221,11 +222,15 @@ def embed_rows(model: str, judged: JudgedSet, dataset: Dataset, poolings: Sequen
                progress: bool = True, **options: Any) -> list[Embedded]:
     """The rows of one model: one per pooling, plus one per whitening (fitted on the collection's
     passages, under the model's own pooling)."""
-    embedder = Embedder(resolve_model(model, dataset), **options)
+    path, implied = resolve_model(model, dataset)
+    embedder = Embedder(path, **{**options, **{k: v for k, v in implied.items() if options.get(k) is None}})
     label = model.split(":", 1)[1] if model.startswith("finetuned:") else model_label(model)
     queries = embedder.embed_poolings(judged.queries, poolings, progress=progress, desc=f"{label} queries")
     passages = embedder.embed_poolings(judged.passages, poolings, progress=progress, desc=f"{label} passages")
-    rows = [Embedded(label, p, "", queries[p], passages[p]) for p in queries]
+    pad_to = options.get("pad_to")
+    # only mean pooling sees the padding: its row says how long every text was padded
+    rows = [Embedded(label, f"mean-pad{pad_to}" if p == "mean" and pad_to else p, "", queries[p], passages[p])
+            for p in queries]
     if whiten:
         encoder = embedder.encoder  # its own pooling: the one the collection's vectors are cached under
         collection = collection or Collection(dataset.collection_path)

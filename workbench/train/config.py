@@ -7,6 +7,17 @@
     weight = 0.5
     cap = 5.0
 
+A bi-encoder is trained contrastively (``architecture = "bi-encoder"`` with ``loss = "infonce"``,
+only together); its options live in ``[loss_options]`` (declared in :data:`INFONCE_OPTIONS`)::
+
+    architecture = "bi-encoder"
+    loss = "infonce"
+    [loss_options]
+    scale = 20.0          # 1 / temperature
+    hard_negatives = 1    # BM25 grade-0 candidates per (query, positive) example
+    max_positives = 4     # examples per query at most
+    batch_size = 32       # examples per step: the in-batch negatives
+
 Every field has a default (:class:`TrainConfig`); an unknown field is an error naming it.
 """
 from __future__ import annotations
@@ -18,7 +29,36 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import WorkbenchError
+from ..core.options import Option, parse_options
 from .losses import LOSSES
+
+#: the contrastive loss of the bi-encoder (sentence-transformers' MultipleNegativesRankingLoss); not a
+#: list loss, so not in LOSSES
+INFONCE = "infonce"
+ARCHITECTURES = ("encoder", "encoder-decoder", "bi-encoder")
+
+#: ``[loss_options]`` of ``loss = "infonce"``, declared once: parsed (typed, defaults filled in) when
+#: the configuration is built, so a resumed run compares the same normalised values
+INFONCE_OPTIONS = (
+    Option("scale", float, 20.0, minimum=1e-3, help="cosine similarities are multiplied by this (1 / temperature)"),
+    Option("temperature", float, None, minimum=1e-4, help="alternative to scale: scale = 1 / temperature"),
+    Option("hard_negatives", int, 1, minimum=0, help="BM25 grade-0 candidates added to each (query, positive)"),
+    Option("negative_depth", int, 30, minimum=1,
+           help="hard negatives are drawn from the first this many grade-0 BM25 candidates"),
+    Option("max_positives", int, 4, minimum=1, help="(query, positive) examples per query at most"),
+    Option("batch_size", int, 32, minimum=2, help="examples per step; the others' passages are the in-batch negatives"),
+)
+
+
+def infonce_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The typed ``[loss_options]`` of the InfoNCE loss; ``temperature`` is folded into ``scale``."""
+    values = parse_options(INFONCE_OPTIONS, given, "infonce loss")
+    temperature = values.pop("temperature")
+    if temperature is not None:
+        if "scale" in given:
+            raise WorkbenchError("give scale or temperature in [loss_options], not both (scale = 1 / temperature)")
+        values["scale"] = 1.0 / temperature
+    return values
 
 
 @dataclass
@@ -28,6 +68,7 @@ class TrainConfig:
     name: str = "minilm-hybrid"
     backbone: str = "minilm"
     architecture: str = "encoder"          # encoder (RankT5-Enc) | encoder-decoder (monoT5 / RankT5-EncDec)
+                                           # | bi-encoder (contrastive, with loss = "infonce")
     pooling: str = "masked_mean"           # masked_mean | cls (encoder)
     dropout: float = 0.1
     true_token: str = "true"               # encoder-decoder: the token whose first-step logit is the score
@@ -57,10 +98,17 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise WorkbenchError(f"unknown loss {self.loss!r}; losses: {', '.join(LOSSES)}")
-        if self.architecture not in ("encoder", "encoder-decoder"):
-            raise WorkbenchError(f"architecture must be encoder or encoder-decoder, not {self.architecture!r}")
+        if self.loss not in LOSSES and self.loss != INFONCE:
+            raise WorkbenchError(f"unknown loss {self.loss!r}; losses: {', '.join(LOSSES)}, {INFONCE} (bi-encoder)")
+        if self.architecture not in ARCHITECTURES:
+            raise WorkbenchError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
+        # a bi-encoder scores queries and passages apart: the list losses over pair scores do not apply to
+        # it, and InfoNCE's in-batch negatives need vectors encoded apart
+        if (self.architecture == "bi-encoder") != (self.loss == INFONCE):
+            raise WorkbenchError(f"architecture = \"bi-encoder\" goes with loss = \"{INFONCE}\" and only with it "
+                                 f"(got architecture {self.architecture!r}, loss {self.loss!r})")
+        if self.loss == INFONCE:
+            self.loss_options = infonce_options(dict(self.loss_options or {}))
         if self.pooling not in ("masked_mean", "cls"):
             raise WorkbenchError(f"pooling must be masked_mean or cls, not {self.pooling!r}")
         if self.precision not in ("auto", "fp32", "bf16"):

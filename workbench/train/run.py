@@ -1,4 +1,6 @@
 """Training a configuration: every fold into ``<models>/<name>/<fold>/``, a model card, the plot.
+A bi-encoder configuration (``architecture = "bi-encoder"``) trains with :class:`BiEncoderTrainer`,
+every other one with :class:`Trainer`.
 
 ``<models>`` is ``$WORKBENCH_MODELS`` or ``./models``; ``finetuned:<name>`` finds the fold model
 that never saw a dataset's queries there.
@@ -11,26 +13,43 @@ from typing import Any
 
 from ..core.files import atomic_write
 from ..models.ranker import models_root
+from .biencoder import BiEncoderTrainer
 from .config import TrainConfig
 from .data import fold_lists
 from .plot import plot_training
 from .trainer import Trainer
 
 def model_card(config: TrainConfig, results: list[dict[str, Any]]) -> str:
+    bi_encoder = config.architecture == "bi-encoder"
     lines = [f"# {config.name}", "",
-             f"- backbone: `{config.backbone}` ({config.architecture}, pooling `{config.pooling}`)",
-             f"- loss: `{config.loss}` {json.dumps(config.loss_options) if config.loss_options else ''}",
+             f"- backbone: `{config.backbone}` ({config.architecture}, pooling `{config.pooling}`"
+             + (", normalised, cosine)" if bi_encoder else ")"),
+             f"- loss: `{config.loss}` {json.dumps(config.loss_options) if config.loss_options else ''}"
+             + (" (InfoNCE: in-batch negatives + BM25 grade-0 hard negatives, no duplicate texts in a batch)"
+                if bi_encoder else ""),
              "- data: cross-year folds. Each fold model was trained on the TREC DL judgments of the *other* year "
              "(official BM25 top-100, NIST grades) plus dev600 (BM25 top-20, one relevant passage), and is "
              "evaluated on its own year only. NOT comparable with models trained on MS MARCO train.",
-             f"- optimiser: AdamW (beta2 {config.beta2}), lr embeddings/encoder/head {config.lr_embeddings}/"
-             f"{config.lr_encoder}/{config.lr_head}, warmup {config.warmup}, clip {config.clip}, "
+             (f"- optimiser: AdamW (beta2 {config.beta2}), lr {config.lr_encoder} (sentence-transformers trainer), "
+              if bi_encoder else
+              f"- optimiser: AdamW (beta2 {config.beta2}), lr embeddings/encoder/head {config.lr_embeddings}/"
+              f"{config.lr_encoder}/{config.lr_head}, ")
+             + f"warmup {config.warmup}, clip {config.clip}, "
              f"{config.epochs} epochs max, early stopping after {config.patience}", "",
              "| fold (evaluated on) | best epoch | val NDCG@10 | epochs run | seconds | pairs/s |", "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['fold']} | {r['best_epoch']} | {r['best_val_ndcg@10']:.4f} | {r['epochs_run']} | "
                      f"{r['seconds']} | {r['pairs_per_s']} |")
-    lines += ["", "Use: `official-bm25+finetuned:" + config.name + "` (each dataset gets the fold that never saw it)."]
+    if bi_encoder:
+        lines += ["", "val NDCG@10 of the backbone before fine-tuning: "
+                  + ", ".join(f"{r['fold']} {r['baseline_val_ndcg@10']:.4f}" for r in results
+                              if r.get("baseline_val_ndcg@10") is not None) + ". pairs/s: labelled (query, passage) "
+                  "pairs trained on per second (each example's positive and hard negatives)."]
+        lines += ["", f"Use: `official-bm25+finetuned:{config.name}` (each dataset gets the fold that never saw it; "
+                  f"cosine of vectors encoded apart) or `dense-mini:encoder=finetuned:{config.name}` (dense "
+                  "retrieval over the mini collection with the fold's encoder)."]
+    else:
+        lines += ["", "Use: `official-bm25+finetuned:" + config.name + "` (each dataset gets the fold that never saw it)."]
     return "\n".join(lines) + "\n"
 
 
@@ -42,7 +61,8 @@ def train_config(config: TrainConfig, data_dir: str | Path | None = None, out_ro
     for fold_name in folds or config.folds:
         fold = fold_lists(fold_name, data_dir, validation=config.validation, seed=config.seed,
                           sources=tuple(config.sources) if config.sources else None, limit=config.limit_queries)
-        result = Trainer(config, fold, root / fold_name, progress=progress).train()
+        trainer_class = BiEncoderTrainer if config.architecture == "bi-encoder" else Trainer
+        result = trainer_class(config, fold, root / fold_name, progress=progress).train()
         results.append(result)
     with atomic_write(root / "README.md") as handle:
         handle.write(model_card(config, results))

@@ -134,6 +134,9 @@ class Trainer:
         self.fold = fold
         self.out = Path(out_dir)
         self.progress = progress
+        if config.architecture not in ARCHITECTURES:
+            raise WorkbenchError(f"Trainer trains list rankers, not architecture {config.architecture!r} "
+                                 "(a bi-encoder: workbench.train.biencoder.BiEncoderTrainer)")
         if not fold.train:
             raise WorkbenchError(f"fold {fold.name} has no training lists")
         if threads := config.threads:
