@@ -84,7 +84,7 @@ CONTRASTIVE_MODELS ?= $(or $(WORKBENCH_MODELS),models)/minilm-contrastive
 diagnose: setup $(CONTRASTIVE_MODELS)/dl19/model/ranker.json
 	$(BIN)/workbench embed-diagnose --model minilm --pooling cls last masked_mean mean --whiten center whiten --dataset $(DIAGNOSE_DATASET)
 	$(BIN)/workbench embed-diagnose --model minilm --pooling masked_mean mean --pad-to 128 --limit-queries 12 --dataset $(DIAGNOSE_DATASET) --out runs/diagnostics/all-MiniLM-L6-v2-padded
-	$(BIN)/workbench embed-diagnose --model splade-tiny --pooling cls masked_mean --dataset $(DIAGNOSE_DATASET)
+	$(BIN)/workbench embed-diagnose --model splade-tiny --pooling cls masked_mean --whiten center whiten --dataset $(DIAGNOSE_DATASET)
 	$(BIN)/workbench embed-diagnose --model minilm --model finetuned:minilm-contrastive --pooling masked_mean --dataset $(DIAGNOSE_DATASET)
 	$(BIN)/workbench similarity examples/sentence-pairs.tsv --model minilm --reference sentence-transformers
 	-$(BIN)/workbench similarity examples/sentence-pairs.tsv --model minilm --reference sentence-transformers --pooling mean --pad-to 256 --tolerance 0.05
