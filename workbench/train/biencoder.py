@@ -35,7 +35,6 @@ interrupted run resumes from the last one, and a finished fold is skipped.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import math
@@ -48,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
@@ -60,7 +58,7 @@ from ..models.precision import autocast, native_bf16
 from ..models.ranker import RANKER_FILE
 from .config import TrainConfig
 from .data import Fold, RankingList
-from .trainer import resolve_backbone, validation_metrics
+from .trainer import append_csv_row, resolve_backbone, truncate_logs, validation_metrics
 
 #: sentence-transformers' pooling modes -> the DenseEncoder's names (the reranker must pool alike)
 ST_POOLINGS = {"mean": "masked_mean", "cls": "cls", "lasttoken": "last"}
@@ -261,26 +259,7 @@ class BiEncoderTrainer:
             json.dump({"key": self.config.key(), **values}, handle, indent=1)
 
     def _append_csv(self, name: str, row: dict[str, Any]) -> None:
-        path = self.out / name
-        new = not path.is_file()
-        with open(path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-
-    def _truncate_logs(self, global_step: int, epochs_done: int) -> None:
-        """On resume, drop log rows written after the checkpoint (they will be written again)."""
-        path = self.out / "steps.csv"
-        if path.is_file():
-            frame = pd.read_csv(path)
-            with atomic_write(path) as handle:
-                frame[frame["step"] <= global_step].to_csv(handle, index=False)
-        path = self.out / "epochs.jsonl"
-        if path.is_file():
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            with atomic_write(path) as handle:
-                handle.writelines(json.dumps(row) + "\n" for row in rows if row["epoch"] < epochs_done)
+        append_csv_row(self.out / name, row)
 
     # ------------------------------------------------------------------ validation
 
@@ -382,7 +361,7 @@ class BiEncoderTrainer:
             extra = checkpoint / CHECKPOINT_STATE_FILE
             if extra.is_file():
                 self.state.update(json.loads(extra.read_text(encoding="utf-8")))
-            self._truncate_logs(int(saved["global_step"]), self.state["epochs_run"])
+            truncate_logs(self.out, int(saved["global_step"]), self.state["epochs_run"])
         self._write_state(done=False)
         (self.out / "train-config.json").write_text(json.dumps(self.config.to_dict(), indent=1), encoding="utf-8")
 

@@ -47,6 +47,31 @@ from .losses import LOSSES
 GROUPS = ("embeddings", "encoder", "head")
 
 
+def append_csv_row(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to a CSV log (the header first when the file is new)."""
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def truncate_logs(out: Path, global_step: int, epochs_done: int) -> None:
+    """On resume, drop the log rows (``steps.csv``, ``epochs.jsonl``) written after the checkpoint
+    being resumed: they will be written again."""
+    path = out / "steps.csv"
+    if path.is_file():
+        frame = pd.read_csv(path)
+        with atomic_write(path) as handle:
+            frame[frame["step"] <= global_step].to_csv(handle, index=False)
+    path = out / "epochs.jsonl"
+    if path.is_file():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        with atomic_write(path) as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in rows if row["epoch"] < epochs_done)
+
+
 def resolve_backbone(backbone: str) -> Path:
     """A local directory for ``backbone``: ``minilm`` is the packaged all-MiniLM-L6-v2 body."""
     from ..models.dense import minilm_path
@@ -255,28 +280,10 @@ class Trainer:
     # ------------------------------------------------------------------ logs
 
     def _append_csv(self, name: str, row: dict[str, Any]) -> None:
-        path = self.out / name
-        new = not path.is_file()
-        with open(path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(self.out / name, row)
 
     def _truncate_logs(self) -> None:
-        """On resume, drop log rows written after the checkpoint (they will be written again)."""
-        path = self.out / "steps.csv"
-        if path.is_file():
-            frame = pd.read_csv(path)
-            frame = frame[frame["step"] <= self.state["global_step"]]
-            with atomic_write(path) as handle:
-                frame.to_csv(handle, index=False)
-        path = self.out / "epochs.jsonl"
-        if path.is_file():
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            rows = [row for row in rows if row["epoch"] < self.state["epoch"]]
-            with atomic_write(path) as handle:
-                handle.writelines(json.dumps(row) + "\n" for row in rows)
+        truncate_logs(self.out, self.state["global_step"], self.state["epoch"])
 
     def drift(self) -> dict[str, float]:
         """Relative parameter drift from the initial weights per group: ``||w - w0|| / ||w0||``."""
