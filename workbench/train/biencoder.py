@@ -51,14 +51,13 @@ import numpy as np
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from ..data.datasets import DATASETS
-from ..data.leakage import write_training_queries
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import quiet_transformers
 from ..models.precision import autocast, native_bf16
 from ..models.ranker import RANKER_FILE
 from .config import TrainConfig
 from .data import Fold, RankingList
-from .trainer import append_csv_row, resolve_backbone, truncate_logs, validation_metrics
+from .trainer import append_csv_row, publish_model, resolve_backbone, truncate_logs, validation_metrics
 
 #: sentence-transformers' pooling modes -> the DenseEncoder's names (the reranker must pool alike)
 ST_POOLINGS = {"mean": "masked_mean", "cls": "cls", "lasttoken": "last"}
@@ -312,12 +311,7 @@ class BiEncoderTrainer:
                 "evaluate_on": self.fold.evaluate_on, "sources": list(self.fold.sources), "epoch": epoch,
                 "training_precision": self.precision, "examples": len(self.examples)}
         (work / RANKER_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str), encoding="utf-8")
-        write_training_queries(work, self.fold.queries(), {"fold": self.fold.name,
-                                                           "train_qids": [x.qid for x in self.fold.train],
-                                                           "validation_qids": [x.qid for x in self.fold.validation]})
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(work, target)
-        return target
+        return publish_model(work, target, self.fold)
 
     # ------------------------------------------------------------------ the run
 

@@ -57,6 +57,16 @@ def append_csv_row(path: Path, row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
+def publish_model(work: Path, target: Path, fold: Fold) -> Path:
+    """Record the fold's training and validation queries in the model saved at ``work`` (the leakage
+    guard reads them), then swap it in as ``target`` whole."""
+    write_training_queries(work, fold.queries(), {"fold": fold.name, "train_qids": [x.qid for x in fold.train],
+                                                  "validation_qids": [x.qid for x in fold.validation]})
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(work, target)
+    return target
+
+
 def truncate_logs(out: Path, global_step: int, epochs_done: int) -> None:
     """On resume, drop the log rows (``steps.csv``, ``epochs.jsonl``) written after the checkpoint
     being resumed: they will be written again."""
@@ -420,12 +430,7 @@ class Trainer:
                 "fold": self.fold.name, "evaluate_on": self.fold.evaluate_on, "sources": list(self.fold.sources),
                 "max_length": self.config.max_length, "epoch": self.state["epoch"]}
         self.model.save(work, self.tokenizer, meta)
-        write_training_queries(work, self.fold.queries(), {"fold": self.fold.name,
-                                                           "train_qids": [x.qid for x in self.fold.train],
-                                                           "validation_qids": [x.qid for x in self.fold.validation]})
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(work, target)
-        return target
+        return publish_model(work, target, self.fold)
 
 
 def validation_metrics(lists: list[RankingList], scored: list[np.ndarray]) -> dict[str, float]:
