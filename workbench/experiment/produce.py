@@ -57,8 +57,11 @@ class Session:
 
     def __init__(self, data_dir: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR,
                  rerank_depth: int = DEFAULT_RERANK_DEPTH, threads: int = 0, device: str = "cpu",
-                 progress: bool = True):
+                 progress: bool = True, engine: Any = None):
         self.data_dir = data_dir
+        #: where the expensive stages run: None (here) or a :class:`~workbench.engines.ray.RayEngine`;
+        #: it never changes a run's key: a run computed on Ray is the run computed here
+        self.engine = engine
         self.store = RunStore(runs_dir)
         self.rerank_depth = rerank_depth
         self.threads = threads
@@ -120,7 +123,8 @@ class Session:
         if key not in self._stages:
             context = StageContext(collection=self.collection(dataset), dataset=dataset, device=self.device,
                                    threads=self.threads, progress=self.progress,
-                                   models=lambda model_spec: self.reranker(model_spec, dataset), shared=self.shared)
+                                   models=lambda model_spec: self.reranker(model_spec, dataset), shared=self.shared,
+                                   engine=self.engine)
             try:
                 self._stages[key] = get_first_stage(spec, context)
             except WorkbenchError as error:
@@ -130,6 +134,20 @@ class Session:
                                          f"{error}") from None
                 raise
         return self._stages[key]
+
+    def remote(self, spec: str, dataset: Dataset, model: Any) -> Any:
+        """The engine bound to the model ``spec`` names on ``dataset`` (None when it runs here)."""
+        if self.engine is None:
+            return None
+        return self.engine.bind(spec, dataset, self.device, model)
+
+    def engine_fields(self) -> dict[str, Any]:
+        """Manifest fields saying where the last computation ran: the engine, its workers, and
+        each worker's throughput per stage (on Ray)."""
+        from ..engines.ray import manifest_fields
+
+        reports = self.engine.take_reports() if self.engine is not None else []
+        return manifest_fields(reports, self.engine)
 
     def score_cache(self):
         if self._score_cache is None:

@@ -57,6 +57,10 @@ class SystemContext(Protocol):
 
     def score_cache(self) -> Any: ...
 
+    def remote(self, spec: str, dataset: Dataset, model: Any) -> Any: ...
+
+    def engine_fields(self) -> dict[str, Any]: ...
+
 
 @dataclass
 class RunConfig:
@@ -118,8 +122,9 @@ class FirstStageSystem(System):
 
     def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
         stage = config.inputs["stage"]
+        session.engine_fields()  # what ran before (candidates of other systems) is not this run's
         run = stage.search(dataset.judged_topics)
-        return Computed(run, stage.candidates, stage.details())
+        return Computed(run, stage.candidates, {**stage.details(), **session.engine_fields()})
 
 
 @dataclass(frozen=True)
@@ -164,9 +169,11 @@ class RerankedSystem(System):
         candidates, reranker = config.inputs["candidates"], config.inputs["reranker"]
         encoder = getattr(reranker, "encoder", None)
         encoded_before = encoder.vector_cache.encoded if encoder is not None else 0
+        session.engine_fields()  # what ran before (the candidates) is not this run's
         run, stats = rerank_run(candidates.run, dataset.judged_topics, session.collection(dataset), reranker,
                                 depth=session.rerank_depth, cache=session.score_cache(), progress=session.progress,
-                                desc=f"{dataset.name} {self.name}")
+                                desc=f"{dataset.name} {self.name}",
+                                remote=session.remote(self.reranker, dataset, reranker))
         details = {"candidate_run": str(candidates.path), "model_ids": reranker.config(),
                    "reranker_fingerprint": reranker.fingerprint, "wall_time_s": round(stats.seconds, 3),
                    "model_load_s": round(config.inputs["model_load_s"], 3), "pairs": stats.pairs,
@@ -179,6 +186,7 @@ class RerankedSystem(System):
             details["passages_encoded"] = encoder.vector_cache.encoded - encoded_before
         if reranker.comparability:
             details["comparability"] = reranker.comparability
+        details.update(session.engine_fields())
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,
                         {"reranker_config": reranker.config()})
 

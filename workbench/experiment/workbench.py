@@ -3,6 +3,7 @@
     from workbench.experiment import Workbench
 
     bench = Workbench()                                   # data directory found as the CLI finds it
+    bench = Workbench(engine=RayEngine())                 # expensive stages on Ray, the same runs
     bench.run_experiment(["dl19"], ["official-bm25", "official-bm25+tfidf"])
     stored = bench.produce("official-bm25+dense-minilm", "dl20")
     comparison = bench.compare("official-bm25", "official-bm25+tfidf", "dl19")
@@ -36,9 +37,10 @@ class Workbench:
 
     def __init__(self, data_dir: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR,
                  leaderboard: str | Path = DEFAULT_LEADERBOARD, rerank_depth: int = DEFAULT_RERANK_DEPTH,
-                 threads: int = 0, device: str = "cpu", progress: bool = True, metrics: list[str] | None = None):
+                 threads: int = 0, device: str = "cpu", progress: bool = True, metrics: list[str] | None = None,
+                 engine: Any = None):
         self.session = Session(data_dir, runs_dir, rerank_depth=rerank_depth, threads=threads, device=device,
-                               progress=progress)
+                               progress=progress, engine=engine)
         self.leaderboard = Path(leaderboard)
         self.metrics = list(metrics or DEFAULT_METRICS)
 

@@ -58,22 +58,28 @@ class BM25Retriever:
 
     def search(self, topics: pd.DataFrame, k: int | None = None, batch_size: int = 1000) -> pd.DataFrame:
         """Top-``k`` BM25 results for every topic, as a run DataFrame (``qid, docno, score, rank``)."""
+        qids, docnos, scores = self.hits(topics["qid"].tolist(), topics["query"].tolist(), k, batch_size)
+        if not qids:
+            raise WorkbenchError("BM25 retrieved nothing for any query")
+        return sort_run(pd.DataFrame({"qid": qids, "docno": docnos, "score": scores}))
+
+    def hits(self, qids: list[str], queries: list[str], k: int | None = None,
+             batch_size: int = 1000) -> tuple[list[str], list[str], list[float]]:
+        """(qids, docnos, scores) of the top-``k`` of each query, ``batch_size`` queries per batch search."""
         k = k or self.config.k
-        qids, docnos, scores = [], [], []
+        found_qids, docnos, scores = [], [], []
         threads = self.config.resolved_threads()
-        pairs = list(topics[["qid", "query"]].itertuples(index=False))
+        pairs = list(zip(qids, queries))
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
             hits = self.searcher.batch_search([q for _, q in chunk], [qid for qid, _ in chunk], k=k,
                                               threads=threads)
             for qid, _ in chunk:
                 for hit in hits.get(qid, []):
-                    qids.append(qid)
+                    found_qids.append(qid)
                     docnos.append(hit.docid)
                     scores.append(hit.score)
-        if not qids:
-            raise WorkbenchError("BM25 retrieved nothing for any query")
-        return sort_run(pd.DataFrame({"qid": qids, "docno": docnos, "score": scores}))
+        return found_qids, docnos, scores
 
 
 class BM25Mini(FirstStage):
@@ -82,10 +88,11 @@ class BM25Mini(FirstStage):
     kind = "bm25-mini"
     candidates = "mini-collection BM25 (not comparable with full-collection figures)"
 
-    def __init__(self, collection: Collection, config: BM25Config, shared: dict | None = None):
+    def __init__(self, collection: Collection, config: BM25Config, shared: dict | None = None, engine: Any = None):
         self.collection = collection
         self.bm25 = config
         self.shared = shared if shared is not None else {}
+        self.engine = engine  # None: search here; else topics are searched by the engine's workers
         self.index: LuceneIndex | None = None
 
     def config(self) -> dict[str, Any]:
@@ -102,6 +109,8 @@ class BM25Mini(FirstStage):
 
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:
         self.index = self.lucene_index()
+        if self.engine is not None:
+            return self.engine.bm25_search(self.index.path, self.bm25.k1, self.bm25.b, self.bm25.k, topics)
         key = ("bm25-searcher", str(self.index.path), self.bm25.k1, self.bm25.b)
         if key not in self.shared:
             self.shared[key] = BM25Retriever(self.index.path, self.bm25)
@@ -117,4 +126,5 @@ class BM25Mini(FirstStage):
                    Option("b", float, 0.4, minimum=0, help="length normalisation (Anserini 0.4; tuned 0.68)"),
                    Option("k", int, 1000, minimum=1, help="passages retrieved per query")))
 def make_bm25_mini(context: StageContext, *, k1: float, b: float, k: int) -> BM25Mini:
-    return BM25Mini(context.collection, BM25Config(k1=k1, b=b, k=k, threads=context.threads), context.shared)
+    return BM25Mini(context.collection, BM25Config(k1=k1, b=b, k=k, threads=context.threads), context.shared,
+                    context.engine)

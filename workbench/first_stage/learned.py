@@ -64,6 +64,8 @@ class LearnedFirstStage(FirstStage):
         started = time.perf_counter()
         encoded_before = self.encoder.vector_cache.encoded
         key = (self.kind, self.encoder.fingerprint, self.index_kind, self.collection.fingerprint)
+        if key not in self.context.shared and self.context.engine is not None:
+            self.encode_remotely()
         index = self.context.memo(key, self.build_index)
         self._index_seconds = time.perf_counter() - started
         self._encoded = self.encoder.vector_cache.encoded - encoded_before
@@ -71,6 +73,18 @@ class LearnedFirstStage(FirstStage):
         run = index.search(topics, k=self.k)
         self._search_seconds = time.perf_counter() - started
         return run
+
+    def encode_remotely(self) -> None:
+        """Encode the passages missing from the vector cache on the context's engine, in the
+        groups the local encoding would use, and store them: building the index then reads them
+        all from the cache (the same vectors, bit for bit)."""
+        cache = self.encoder.vector_cache
+        groups = cache.plan([list(self.collection.texts.values())])
+        if not groups:
+            return
+        bound = self.context.engine.bind(self.encoder_spec, self.context.dataset, self.context.device, self.model)
+        for index, vectors in bound.encode_groups(groups):
+            cache.store(groups[index], vectors)
 
     def details(self) -> dict[str, Any]:
         details = {"model_ids": self.model.config(), "wall_time_s": round(self._search_seconds, 3),

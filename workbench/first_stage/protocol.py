@@ -79,6 +79,9 @@ class StageContext:
     progress: bool = True
     models: Callable[[str], Any] | None = None
     shared: dict[Any, Any] = field(default_factory=dict)
+    #: where expensive work runs: None (here) or an engine (:class:`workbench.engines.ray.RayEngine`)
+    #: with ``bind(spec, dataset, device, model)`` and ``bm25_search(...)``; never changes a run
+    engine: Any = None
 
     def memo(self, key: Any, build: Callable[[], Any]) -> Any:
         """``shared[key]``, built once."""

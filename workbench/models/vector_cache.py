@@ -147,33 +147,71 @@ class VectorCache:
                 missing[key] = text
         if not missing:
             return
-        meta_path = self.directory / "meta.json"
-        if not meta_path.is_file():
-            with atomic_write(meta_path) as handle:
-                json.dump(self.meta, handle, indent=1, sort_keys=True, default=str)
         from tqdm.auto import tqdm
 
         keys, pending = list(missing), list(missing.values())
         with tqdm(total=len(pending), desc=desc, unit="passage", disable=not progress, smoothing=0.1,
                   leave=False) as bar:
             for start in range(0, len(pending), chunk):
-                batch_keys = keys[start:start + chunk]
-                vectors = encode(pending[start:start + chunk])
-                if vectors.shape[0] != len(batch_keys):
-                    from ..core.errors import WorkbenchError
-
-                    raise WorkbenchError(f"encoder returned {vectors.shape[0]} vectors for {len(batch_keys)} texts")
-                name = f"seg-{time.time_ns():020d}-{os.getpid()}.npz"
-                _save(self.directory / name, _key_array(batch_keys), vectors)
-                self._seen.add(name)
-                number = len(self._segments)
-                self._segments.append(vectors)
-                for row, key in enumerate(batch_keys):
-                    self._rows[key] = (number, row)
-                self.encoded += len(batch_keys)
-                bar.update(len(batch_keys))
+                self._append(keys[start:start + chunk], encode(pending[start:start + chunk]))
+                bar.update(len(pending[start:start + chunk]))
         if len(self._seen) > MERGE_AT:
             self._merge()
+
+    def _append(self, keys: list[bytes], vectors: Any) -> None:
+        """Write one segment (atomically) and index it (called under the lock)."""
+        if vectors.shape[0] != len(keys):
+            from ..core.errors import WorkbenchError
+
+            raise WorkbenchError(f"encoder returned {vectors.shape[0]} vectors for {len(keys)} texts")
+        meta_path = self.directory / "meta.json"
+        if not meta_path.is_file():
+            with atomic_write(meta_path) as handle:
+                json.dump(self.meta, handle, indent=1, sort_keys=True, default=str)
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}.npz"
+        _save(self.directory / name, _key_array(keys), vectors)
+        self._seen.add(name)
+        number = len(self._segments)
+        self._segments.append(vectors)
+        for row, key in enumerate(keys):
+            self._rows[key] = (number, row)
+        self.encoded += len(keys)
+
+    # -- encoding elsewhere (workbench.engines.ray): plan what to encode, then store what came back
+    def plan(self, groups: Sequence[Sequence[str]], chunk: int | None = None) -> list[list[str]]:
+        """The texts :meth:`get` would encode if called on each of ``groups`` in turn, grouped as it
+        would encode them: per group, its distinct texts not cached and not in an earlier group,
+        in order, cut into ``chunk``-text pieces.
+
+        Encoding each returned group with the encoder's ``encode`` (anywhere) and :meth:`store`-ing
+        it gives the very vectors the sequential calls would have: for a model whose output depends
+        on which texts share a batch (padding, kernel choice), the batches are the same."""
+        chunk = chunk or CHUNK
+        self._refresh()
+        seen: set[bytes] = set()
+        planned: list[list[str]] = []
+        for group in groups:
+            new: dict[bytes, str] = {}
+            for text in group:
+                key = text_hash(text)
+                if key not in self._rows and key not in seen and key not in new:
+                    new[key] = text
+            seen.update(new)
+            pending = list(new.values())
+            planned.extend(pending[start:start + chunk] for start in range(0, len(pending), chunk))
+        return planned
+
+    def store(self, texts: Sequence[str], vectors: Any) -> None:
+        """Add the vectors of ``texts`` (encoded elsewhere, one group of :meth:`plan`) as one segment."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.directory, f"the passage vectors in {self.directory}"):
+            self._refresh()
+            keys = [text_hash(text) for text in texts]
+            if all(key in self._rows for key in keys):
+                return  # another writer stored them meanwhile
+            self._append(keys, vectors)
+            if len(self._seen) > MERGE_AT:
+                self._merge()
 
     def _merge(self) -> None:
         """Rewrite every segment as one (called under the lock)."""

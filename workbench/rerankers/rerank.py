@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,18 @@ from ..data.collection import Collection
 from ..data.trec import sort_run, truncate_run
 from .protocol import Reranker
 from .score_cache import ScoreCache, pair_key
+
+
+class RemoteScoring(Protocol):
+    """Scoring elsewhere (a Ray cluster, :class:`workbench.engines.ray.BoundEngine`), bound to the
+    reranker at hand: results come back as (index, result) in any order, and this process alone
+    writes the caches and the run."""
+
+    def score_chunks(self, chunks: Sequence[tuple[Sequence[str], Sequence[str]]]) -> Iterator[tuple[int, np.ndarray]]:
+        """Scores of each chunk of (queries, passages), each chunk scored by one ``score_pairs`` call."""
+
+    def encode_groups(self, groups: Sequence[Sequence[str]]) -> Iterator[tuple[int, Any]]:
+        """Passage vectors of each group, each group encoded by one ``encode_passages_uncached`` call."""
 
 
 @dataclass
@@ -27,11 +40,13 @@ class RerankStats:
 
 def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Collection, reranker: Reranker,
                depth: int = 100, cache: ScoreCache | None = None, progress: bool = True,
-               desc: str = "rerank") -> tuple[pd.DataFrame, RerankStats]:
+               desc: str = "rerank", remote: RemoteScoring | None = None) -> tuple[pd.DataFrame, RerankStats]:
     """Rescore the top ``depth`` candidates of every query that has a topic; returns (run, stats).
 
     Documents below ``depth`` are dropped. Pairs whose score is cached are not scored again;
-    new scores are committed to the cache in chunks, so an interrupted run resumes.
+    new scores are committed to the cache in chunks, so an interrupted run resumes. With
+    ``remote`` the chunks are scored elsewhere (a vector reranker has its passages encoded
+    elsewhere instead) and the scores are the same as here, bit for bit.
     """
     started = time.perf_counter()
     queries = dict(zip(topics["qid"], topics["query"]))
@@ -48,20 +63,44 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
     missing = np.flatnonzero(np.isnan(scores))
     stats = RerankStats(pairs=len(keys), cache_hits=len(keys) - len(missing))
     step = max(1, reranker.pairs_batch_size)
-    with tqdm(total=len(missing), desc=desc, unit="pair", disable=not progress or len(missing) == 0,
-              leave=False) as bar:
-        for start in range(0, len(missing), step):
-            chunk = missing[start:start + step]
-            chunk_scores = np.asarray(
-                reranker.score_pairs([query_texts[i] for i in chunk], [passage_texts[i] for i in chunk]),
-                dtype=np.float64)
-            if chunk_scores.shape != (len(chunk),) or not np.all(np.isfinite(chunk_scores)):
-                raise WorkbenchError(f"reranker {reranker.kind!r} returned invalid scores")
-            scores[chunk] = chunk_scores
-            if cache is not None:
-                cache.put_many(model, ((keys[i], s) for i, s in zip(chunk, chunk_scores)))
-            stats.scored += len(chunk)
+    # the local path scores these chunks one after another; a remote engine scores the same chunks
+    chunks = [missing[start:start + step] for start in range(0, len(missing), step)]
+
+    def commit(chunk: np.ndarray, chunk_scores: Any) -> None:
+        chunk_scores = np.asarray(chunk_scores, dtype=np.float64)
+        if chunk_scores.shape != (len(chunk),) or not np.all(np.isfinite(chunk_scores)):
+            raise WorkbenchError(f"reranker {reranker.kind!r} returned invalid scores")
+        scores[chunk] = chunk_scores
+        if cache is not None:
+            cache.put_many(model, ((keys[i], s) for i, s in zip(chunk, chunk_scores)))
+        stats.scored += len(chunk)
+
+    vector_cache = _vector_cache_of(reranker)
+    if remote is not None and chunks and vector_cache is not None:
+        # passages (the expensive part) are encoded remotely in the groups the local chunks would
+        # encode them in, and stored; scoring below then encodes only the queries
+        groups = vector_cache.plan([[passage_texts[i] for i in chunk] for chunk in chunks])
+        for index, vectors in remote.encode_groups(groups):
+            vector_cache.store(groups[index], vectors)
+    elif remote is not None and chunks:
+        for index, chunk_scores in remote.score_chunks(
+                [([query_texts[i] for i in chunk], [passage_texts[i] for i in chunk]) for chunk in chunks]):
+            commit(chunks[index], chunk_scores)
+        chunks = []
+    with tqdm(total=sum(len(chunk) for chunk in chunks), desc=desc, unit="pair",
+              disable=not progress or not chunks, leave=False) as bar:
+        for chunk in chunks:
+            commit(chunk, reranker.score_pairs([query_texts[i] for i in chunk], [passage_texts[i] for i in chunk]))
             bar.update(len(chunk))
     stats.seconds = time.perf_counter() - started
     reranked = sort_run(pd.DataFrame({"qid": top["qid"], "docno": top["docno"], "score": scores}))
     return reranked, stats
+
+
+def _vector_cache_of(reranker: Reranker) -> Any:
+    """The vector cache a vector reranker reads its passages through (None for other rerankers)."""
+    from .neural import VectorReranker
+
+    if isinstance(reranker, VectorReranker) and reranker.cache_passages:
+        return reranker.encoder.vector_cache
+    return None

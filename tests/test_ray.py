@@ -1,0 +1,209 @@
+"""The Ray engine: runs computed on a local Ray cluster equal the local runs byte for byte, the
+score cache is reused, a killed worker and an interrupted driver still end in the same run.
+
+One local cluster (``ray.init(num_cpus=2)``) serves the whole module; tiny random models keep
+it fast. Skipped with a reason where Ray is not installed (``pip install -e '.[ray]'``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers_models import write_tiny_bert  # noqa: E402
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; make setup installs it)")
+
+from workbench.core.errors import WorkbenchError  # noqa: E402
+from workbench.data.collection import Collection  # noqa: E402
+from workbench.engines.ray import ModelRecipe, RayEngine  # noqa: E402
+from workbench.experiment import Workbench  # noqa: E402
+from workbench.models.vector_cache import VectorCache  # noqa: E402
+
+WORDS = ("what is the a of in to and for do does how why when who fish water war world united states "
+         "passage query answer long short text words some more relevant").split()
+
+
+@pytest.fixture(scope="module")
+def cluster(session_cache):
+    """A local two-CPU Ray cluster for the module (workers inherit this process's environment)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ray-models")
+    return {"cross": write_tiny_bert(root / "cross", WORDS, characters=True, num_labels=1),
+            "bi": write_tiny_bert(root / "bi", WORDS, head="base", characters=True, seed=3)}
+
+
+def _workbench(data_dir, root: Path, cache: Path, monkeypatch, engine=None, depth=30) -> Workbench:
+    monkeypatch.setenv("WORKBENCH_CACHE", str(cache))
+    return Workbench(data_dir=data_dir, runs_dir=root, leaderboard=root / "leaderboard.csv", progress=False,
+                     rerank_depth=depth, engine=engine)
+
+
+def _sha(stored) -> str:
+    return stored.manifest["sha256"]
+
+
+def cross_encoder(models) -> str:
+    # torch, so the scores depend on batch composition in the last bits: the chunks must match
+    return f"cross-encoder:{models['cross']},backend=torch,max_length=64"
+
+
+def bi_encoder(models) -> str:
+    return f"dense:{models['bi']},pooling=masked_mean,backend=torch,max_length=64"
+
+
+@pytest.mark.data
+def test_reranking_on_ray_is_the_local_run_byte_for_byte(cluster, models, data_dir, tmp_path, monkeypatch):
+    system = f"official-bm25+{cross_encoder(models)}"
+    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+    engine = RayEngine(workers=2, progress=False)
+    on_ray = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch, engine).produce(system, "dl19")
+    assert _sha(on_ray) == _sha(local)
+    assert on_ray.manifest["config_fingerprint"] == local.manifest["config_fingerprint"]
+    assert local.manifest["engine"] == "local"
+    assert on_ray.manifest["engine"] == "ray" and on_ray.manifest["workers"] == 2
+    (stage,) = on_ray.manifest["engine_stages"]
+    assert stage["stage"] == "rerank" and stage["items"] == on_ray.manifest["pairs_scored"] == 43 * 30
+    assert all(worker["pairs_per_s"] > 0 for worker in stage["per_worker"].values())
+
+    # the score cache the driver wrote is reused: a second computation scores nothing
+    again = _workbench(data_dir, tmp_path / "ray-again", tmp_path / "cache-ray", monkeypatch,
+                       RayEngine(workers=2, progress=False)).produce(system, "dl19")
+    assert _sha(again) == _sha(local)
+    assert again.manifest["pairs_scored"] == 0 and again.manifest["cache_hits"] == 43 * 30
+    assert again.manifest["workers"] == 0 and again.manifest["engine_stages"] == []
+
+
+@pytest.mark.data
+def test_a_vector_reranker_encodes_its_passages_on_ray_in_the_local_groups(cluster, models, data_dir, tmp_path,
+                                                                          monkeypatch):
+    system = f"official-bm25+{bi_encoder(models)}"
+    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+    bench = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch,
+                       RayEngine(workers=2, progress=False))
+    on_ray = bench.produce(system, "dl19")
+    assert _sha(on_ray) == _sha(local)
+    (stage,) = on_ray.manifest["engine_stages"]
+    assert stage["stage"] == "encode" and stage["items"] == on_ray.manifest["passages_encoded"] > 0
+
+
+@pytest.mark.data
+def test_a_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, models, data_dir, tmp_path, monkeypatch):
+    system = f"official-bm25+{cross_encoder(models)}"
+    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+    killed: list[int] = []
+
+    def kill_first_worker(event):
+        if not killed:  # SIGKILL the worker that returned the first chunk, while it has more to do
+            pid = int(event["worker"].rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    engine = RayEngine(workers=2, progress=False, on_result=kill_first_worker)
+    on_ray = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch, engine).produce(system, "dl19")
+    assert killed, "no worker was killed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)  # it is gone
+    assert _sha(on_ray) == _sha(local)
+    assert on_ray.manifest["pairs_scored"] == 43 * 30
+
+
+@pytest.mark.data
+def test_an_interrupted_driver_resumes_from_the_score_cache(cluster, models, data_dir, tmp_path, monkeypatch):
+    system = f"official-bm25+{cross_encoder(models)}"
+    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+    received: list[int] = []
+
+    def interrupt_after_two(event):
+        received.append(event["index"])
+        if len(received) == 2:
+            raise KeyboardInterrupt
+
+    engine = RayEngine(workers=2, progress=False, on_result=interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch, engine).produce(system, "dl19")
+    resumed = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch,
+                         RayEngine(workers=2, progress=False)).produce(system, "dl19")
+    assert _sha(resumed) == _sha(local)
+    assert 0 < resumed.manifest["cache_hits"] < 43 * 30  # the two chunks taken in before the interrupt
+    assert resumed.manifest["pairs_scored"] + resumed.manifest["cache_hits"] == 43 * 30
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_bm25_on_ray_searches_topic_shards_and_gives_the_local_run(cluster, data_dir, tmp_path, monkeypatch,
+                                                                   session_cache):
+    # one Lucene index (built once per test session), two runs directories
+    local = Workbench(data_dir=data_dir, runs_dir=tmp_path / "local", progress=False).produce("bm25-mini", "dl20")
+    engine = RayEngine(workers=2, progress=False, topics_per_shard=20)
+    on_ray = Workbench(data_dir=data_dir, runs_dir=tmp_path / "ray", progress=False, engine=engine).produce(
+        "bm25-mini", "dl20")
+    assert _sha(on_ray) == _sha(local)
+    (stage,) = on_ray.manifest["engine_stages"]
+    assert stage["stage"] == "bm25" and stage["items"] == 54 and stage["workers"] == 2
+
+
+@pytest.mark.data
+def test_planned_groups_reproduce_the_sequential_vector_cache(models, data_dir, tmp_path, monkeypatch):
+    """VectorCache.plan + store (what the Ray path does) leaves the vectors sequential get calls would."""
+    from workbench.rerankers.registry import get_reranker
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    texts = list(Collection(Path(data_dir) / "collection.tsv").texts.values())[:300]
+    calls = [texts[0:120], texts[60:200], texts[150:300] + texts[:10]]
+    encoder = get_reranker(bi_encoder(models)).encoder
+    sequential = VectorCache(encoder.fingerprint, "dense", root=tmp_path / "sequential")
+    for call in calls:
+        sequential.get(list(dict.fromkeys(call)), encoder.encode_passages_uncached, chunk=64)
+    planned = VectorCache(encoder.fingerprint, "dense", root=tmp_path / "planned")
+    groups = planned.plan([list(dict.fromkeys(call)) for call in calls], chunk=64)
+    assert [len(g) for g in groups] == [64, 56, 64, 16, 64, 36]
+    for group in reversed(groups):  # stored in any order, as Ray returns them
+        planned.store(group, encoder.encode_passages_uncached(group))
+    assert np.array_equal(planned.get(texts, lambda _: pytest.fail("nothing should be encoded")),
+                          sequential.get(texts, lambda _: pytest.fail("nothing should be encoded")))
+
+
+def test_a_worker_refuses_a_model_that_differs_from_the_drivers(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    recipe = ModelRecipe(f"cross-encoder:{models['cross']},backend=torch", None, None, "cpu", "reranker", "0" * 64)
+    with pytest.raises(WorkbenchError, match="fingerprint"):
+        recipe.build()
+
+
+def test_bad_engine_settings_get_one_line_errors():
+    with pytest.raises(WorkbenchError, match="at least 1"):
+        RayEngine(workers=0)
+    from workbench.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["eval", "--engine", "spark"])
+
+
+@pytest.mark.data
+def test_eval_engine_ray_from_the_command_line(cluster, data_dir, tmp_path, monkeypatch, capsys):
+    from workbench.cli import main
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    runs = tmp_path / "runs"
+    status = main(["eval", "--data-dir", str(data_dir), "--runs-dir", str(runs), "--datasets", "dl19",
+                   "--systems", "official-bm25+tfidf", "--depth", "20", "--engine", "ray", "--ray-workers", "2",
+                   "--quiet"])
+    assert status == 0
+    (manifest,) = [json.loads(p.read_text()) for p in (runs / "dl19").glob("official-bm25+tfidf-*.manifest.json")]
+    assert manifest["engine"] == "ray" and manifest["engine_stages"][0]["stage"] == "rerank"
+    assert "official-bm25+tfidf" in capsys.readouterr().out
+    assert main(["eval", "--ray-address", "auto", "--datasets", "dl19", "--quiet"]) == 2

@@ -1,0 +1,412 @@
+"""Run the expensive stages on a Ray cluster, with the same results as on one machine.
+
+``workbench eval --engine ray [--ray-address ADDRESS]`` hands three kinds of work to Ray Data
+actor pools (each actor loads its model, or its Lucene searcher, once):
+
+* **reranking**: the pairs the score cache does not hold, cut into the very chunks the local
+  path scores one after another (``Reranker.pairs_batch_size`` pairs), become a Ray Dataset
+  of one row per chunk; actors score the rows, the driver alone writes the score cache and the
+  run (one writer: nothing lost, nothing written twice). A vector reranker (dense, SPLADE)
+  sends its passage encoding instead (below) and then scores locally from the vector cache,
+  which costs only query encodings and dot products.
+* **collection encoding** (``dense-mini``, ``splade-mini``, a vector reranker's passages): the
+  passages missing from the encoder's vector cache, grouped exactly as the local path would
+  encode them (:meth:`~workbench.models.vector_cache.VectorCache.plan`), are encoded by actors;
+  the driver stores each group as the same resumable segment the local path writes.
+* **BM25** (``bm25-mini``): topics split across actors, each with its own Pyserini searcher over
+  the index on shared storage; the driver orders the run as the local path does.
+
+Why chunks and groups rather than single pairs: some models' outputs depend, in the last bits,
+on which texts share a padded batch (SPLADE-tiny in torch moves by up to 4.5e-6 with the batch
+composition), so the local batches are reproduced exactly and a run computed on Ray has the
+same sha256 as the local one. Ray retries the task of an actor that dies (Ray Data restarts it),
+and an interrupted driver resumes from the score cache and the vector segments it wrote.
+
+The model a worker builds is checked against the driver's: same reranker (or encoder)
+fingerprint, or the worker refuses to score. Workers need the workbench installed, and the
+data directory, models and index at the same paths (shared storage), as Ray's own docs assume.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
+
+#: environment a worker needs to find what the driver finds (data, caches, offline hub)
+FORWARDED_ENV = ("WORKBENCH_DATA", "WORKBENCH_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
+                 "JAVA_HOME")
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise WorkbenchError("--engine ray needs Ray: pip install -e '.[ray]' (make setup installs it)") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How a worker builds the model the driver holds: a reranker spec on a dataset, and the
+    fingerprint it must come out with (``role``: ``reranker`` scores pairs, ``encoder`` encodes)."""
+
+    spec: str
+    dataset: str | None
+    data_dir: str | None
+    device: str
+    role: str
+    fingerprint: str
+
+    def build(self) -> Any:
+        """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
+        from ..data.collection import Collection
+        from ..data.datasets import get_dataset
+        from ..rerankers.protocol import RerankContext
+        from ..rerankers.registry import get_reranker
+
+        dataset = get_dataset(self.dataset, self.data_dir) if self.dataset else None
+        collection = Collection(dataset.collection_path) if dataset is not None else None
+        reranker = get_reranker(self.spec, RerankContext(collection=collection, dataset=dataset, device=self.device))
+        model = reranker if self.role == "reranker" else reranker.encoder
+        if model.fingerprint != self.fingerprint:
+            raise WorkbenchError(f"the worker on {socket.gethostname()} built {self.spec!r} with fingerprint "
+                                 f"{model.fingerprint[:12]}, the driver has {self.fingerprint[:12]}: the model "
+                                 "files, options or package versions differ between driver and worker")
+        return model
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _set_threads(cpus: float) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+class PairScorer:
+    """Ray actor: scores rows of (chunk index, queries, passages) with the recipe's reranker."""
+
+    def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
+        _set_threads(cpus)
+        self.reranker = recipe.build()
+        self.worker = _worker_id()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        payloads, seconds, items = [], [], []
+        for queries, passages in zip(batch["queries"], batch["passages"]):
+            started = time.perf_counter()
+            scores = np.asarray(self.reranker.score_pairs(list(queries), list(passages)), dtype=np.float64)
+            seconds.append(time.perf_counter() - started)
+            items.append(len(passages))
+            payloads.append(pickle.dumps(scores, protocol=5))
+        return _result(batch["index"], payloads, seconds, items, self.worker)
+
+
+class PassageEncoder:
+    """Ray actor: encodes rows of (group index, texts) with the recipe's encoder, as the local
+    vector cache would (``encode_passages_uncached`` on the whole group)."""
+
+    def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
+        _set_threads(cpus)
+        self.encoder = recipe.build()
+        self.worker = _worker_id()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        payloads, seconds, items = [], [], []
+        for texts in batch["texts"]:
+            started = time.perf_counter()
+            vectors = self.encoder.encode_passages_uncached(list(texts))
+            seconds.append(time.perf_counter() - started)
+            items.append(len(texts))
+            payloads.append(pickle.dumps(vectors, protocol=5))
+        return _result(batch["index"], payloads, seconds, items, self.worker)
+
+
+class BM25Searcher:
+    """Ray actor: one Pyserini searcher over the index; rows are shards of topics."""
+
+    def __init__(self, index_path: str, k1: float, b: float, k: int, cpus: float = 1.0):
+        from ..first_stage.bm25 import BM25Config, BM25Retriever
+
+        self.retriever = BM25Retriever(index_path, BM25Config(k1=k1, b=b, k=k, threads=max(1, int(cpus))))
+        self.worker = _worker_id()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        payloads, seconds, items = [], [], []
+        for qids, queries in zip(batch["qids"], batch["queries"]):
+            started = time.perf_counter()
+            hits = self.retriever.hits(list(qids), list(queries))
+            seconds.append(time.perf_counter() - started)
+            items.append(len(qids))
+            payloads.append(pickle.dumps(hits, protocol=5))
+        return _result(batch["index"], payloads, seconds, items, self.worker)
+
+
+def _result(index: np.ndarray, payloads: list[bytes], seconds: list[float], items: list[int],
+            worker: str) -> dict[str, np.ndarray]:
+    return {"index": np.asarray(index, dtype=np.int64), "payload": np.array(payloads, dtype=object),
+            "seconds": np.asarray(seconds, dtype=np.float64), "items": np.asarray(items, dtype=np.int64),
+            "worker": np.array([worker] * len(payloads), dtype=object)}
+
+
+@dataclass
+class StageReport:
+    """What one stage did on the cluster: rows, items, and each worker's share and throughput."""
+
+    stage: str
+    unit: str
+    items: int = 0
+    wall_s: float = 0.0
+    per_worker: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def add(self, worker: str, items: int, seconds: float) -> None:
+        mine = self.per_worker.setdefault(worker, {"items": 0, "busy_s": 0.0})
+        mine["items"] += int(items)
+        mine["busy_s"] += float(seconds)
+        self.items += int(items)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "unit": self.unit, "items": self.items, "wall_s": round(self.wall_s, 3),
+                "workers": len(self.per_worker),
+                "per_worker": {worker: {"items": int(v["items"]), "busy_s": round(v["busy_s"], 3),
+                                        f"{self.unit}s_per_s": round(v["items"] / v["busy_s"], 2) if v["busy_s"] else None}
+                               for worker, v in sorted(self.per_worker.items())}}
+
+
+class RayEngine:
+    """Runs reranking, collection encoding and BM25 on a Ray cluster (see the module docstring).
+
+    ``address``: an existing cluster (``auto``, ``ray://host:10001``); None starts a local one
+    on this machine (or joins the one this process already started). ``workers``: actors per
+    stage (default: the cluster's CPUs / ``cpus_per_worker``, or its GPUs when the device is a
+    GPU). ``batch_size``: rows (chunks of pairs, groups of passages, shards of topics) per actor
+    call; it does not change results. ``on_result`` is called with each row's worker and
+    index as the driver takes it in (progress hooks, and the fault tests).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
+                 topics_per_shard: int = 100, on_result: Callable[[dict[str, Any]], None] | None = None,
+                 init_options: dict[str, Any] | None = None):
+        if workers is not None and workers < 1:
+            raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
+        if batch_size < 1:
+            raise WorkbenchError(f"--ray-batch-size must be at least 1, not {batch_size}")
+        self.address = address
+        self.workers = workers
+        self.batch_size = batch_size
+        self.cpus_per_worker = cpus_per_worker
+        self.gpus_per_worker = gpus_per_worker
+        self.progress = progress
+        self.topics_per_shard = topics_per_shard
+        self.on_result = on_result
+        self.init_options = dict(init_options or {})
+        self.reports: list[StageReport] = []
+
+    # -- the cluster
+    def start(self) -> Any:
+        """Connect to (or start) the cluster once; returns the ``ray`` module."""
+        ray = require_ray()
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "ignore_reinit_error": True, **self.init_options}
+            if self.address:
+                env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+                options.update(address=self.address, runtime_env={"env_vars": env})
+            try:
+                ray.init(**options)
+            except Exception as error:  # noqa: BLE001 - connection errors come in many types
+                raise WorkbenchError(f"cannot start or reach the Ray cluster{f' at {self.address}' if self.address else ''}: "
+                                     f"{_first_line(error)}") from None
+        # the driver shows its own progress bar; Ray Data's bars and per-dataset logs would interleave
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        return ray
+
+    def _pool(self, device: str) -> tuple[int, float]:
+        """(actors, GPUs per actor) for a stage whose model runs on ``device``."""
+        ray = self.start()
+        resources = ray.cluster_resources()
+        gpus = self.gpus_per_worker
+        if gpus is None:
+            gpus = 1.0 if device != "cpu" and resources.get("GPU", 0) >= 1 else 0.0
+        if self.workers:
+            return self.workers, gpus
+        if gpus:
+            return max(1, int(resources.get("GPU", 1) // gpus)), gpus
+        return max(1, int(resources.get("CPU", 1) // self.cpus_per_worker)), gpus
+
+    def _map(self, stage: str, unit: str, rows: list[dict[str, Any]], actor: type, arguments: dict[str, Any],
+             device: str = "cpu") -> Iterator[tuple[int, Any]]:
+        """Rows through an actor pool: yields (row index, unpickled payload) as rows finish."""
+        if not rows:
+            return
+        ray = self.start()
+        from tqdm.auto import tqdm
+
+        workers, gpus = self._pool(device)
+        workers = min(workers, len(rows))
+        report = StageReport(stage, unit)
+        self.reports.append(report)
+        started = time.perf_counter()
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+        mapped = dataset.map_batches(actor, fn_constructor_kwargs={**arguments, "cpus": self.cpus_per_worker},
+                                     batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
+                                     num_cpus=self.cpus_per_worker, num_gpus=gpus or None, batch_format="numpy")
+        total = sum(int(row.get("items", 0)) for row in rows)
+        with tqdm(total=total, desc=f"{stage} on ray ({workers} workers)", unit=unit, leave=False,
+                  disable=not self.progress) as bar:
+            try:
+                for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+                    for index, payload, seconds, items, worker in zip(batch["index"], batch["payload"],
+                                                                      batch["seconds"], batch["items"], batch["worker"]):
+                        report.add(str(worker), int(items), float(seconds))
+                        bar.update(int(items))
+                        yield int(index), pickle.loads(payload)
+                        if self.on_result is not None:
+                            self.on_result({"stage": stage, "index": int(index), "worker": str(worker)})
+            except WorkbenchError:
+                raise
+            except Exception as error:  # noqa: BLE001 - Ray wraps the worker's exception
+                raise _as_workbench_error(error, stage) from None
+            finally:
+                report.wall_s = time.perf_counter() - started
+
+    # -- the three stages
+    def score_chunks(self, recipe: ModelRecipe, chunks: Sequence[tuple[Sequence[str], Sequence[str]]]
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+        """Scores of each chunk of (queries, passages), as chunks finish (in any order)."""
+        rows = [{"index": i, "queries": list(q), "passages": list(p), "items": len(p)}
+                for i, (q, p) in enumerate(chunks)]
+        yield from self._map("rerank", "pair", rows, PairScorer, {"recipe": recipe}, recipe.device)
+
+    def encode_groups(self, recipe: ModelRecipe, groups: Sequence[Sequence[str]]) -> Iterator[tuple[int, Any]]:
+        """Vectors of each group of passages (encoded as one call, as the local path does)."""
+        rows = [{"index": i, "texts": list(texts), "items": len(texts)} for i, texts in enumerate(groups)]
+        yield from self._map("encode", "passage", rows, PassageEncoder, {"recipe": recipe}, recipe.device)
+
+    def bm25_search(self, index_path: str | Path, k1: float, b: float, k: int, topics: pd.DataFrame) -> pd.DataFrame:
+        """BM25 top-``k`` of every topic, searched by actors in shards (a run DataFrame, ordered
+        as the local searcher's)."""
+        from ..data.trec import sort_run
+
+        qids = topics["qid"].astype(str).tolist()
+        queries = topics["query"].astype(str).tolist()
+        size = max(1, int(self.topics_per_shard))
+        rows = [{"index": i, "qids": qids[start:start + size], "queries": queries[start:start + size],
+                 "items": len(qids[start:start + size])} for i, start in enumerate(range(0, len(qids), size))]
+        found_qids, docnos, scores = [], [], []
+        for _, (shard_qids, shard_docnos, shard_scores) in self._map(
+                "bm25", "query", rows, BM25Searcher, {"index_path": str(index_path), "k1": k1, "b": b, "k": k}):
+            found_qids.extend(shard_qids)
+            docnos.extend(shard_docnos)
+            scores.extend(shard_scores)
+        if not found_qids:
+            raise WorkbenchError("BM25 retrieved nothing for any query")
+        return sort_run(pd.DataFrame({"qid": found_qids, "docno": docnos, "score": scores}))
+
+    # -- what the manifest records
+    def bind(self, spec: str, dataset: Any, device: str, model: Any) -> "BoundEngine":
+        """This engine bound to one model, the reranker ``spec`` built on ``dataset`` (what a
+        reranked system or a learned first stage uses): workers rebuild it and check that its
+        fingerprint (and its encoder's, if it has one) equals ``model``'s."""
+        data_dir = str(dataset.data_dir) if dataset is not None else None
+        name = getattr(dataset, "name", None)
+        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint)
+        encoder = getattr(model, "encoder", None)
+        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint)
+                    if encoder is not None else None)
+        return BoundEngine(self, scorer, encoding)
+
+    def take_reports(self) -> list[dict[str, Any]]:
+        """The stage reports since the last call (each run's manifest records its own)."""
+        reports, self.reports = [report.as_dict() for report in self.reports], []
+        return reports
+
+    def describe(self) -> dict[str, Any]:
+        ray = self.start()
+        resources = ray.cluster_resources()
+        return {"engine": self.name, "ray_address": self.address or "local",
+                "ray_version": ray.__version__, "cluster_cpus": resources.get("CPU", 0),
+                "cluster_gpus": resources.get("GPU", 0)}
+
+    def shutdown(self) -> None:
+        ray = require_ray()
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+
+
+@dataclass
+class BoundEngine:
+    """A :class:`RayEngine` bound to one model: what ``rerank_run`` and the learned first stages
+    call (``score_chunks`` with the reranker, ``encode_groups`` with its encoder)."""
+
+    engine: RayEngine
+    scorer: ModelRecipe
+    encoder: ModelRecipe | None = None
+
+    def score_chunks(self, chunks: Sequence[tuple[Sequence[str], Sequence[str]]]) -> Iterator[tuple[int, np.ndarray]]:
+        return self.engine.score_chunks(self.scorer, chunks)
+
+    def encode_groups(self, groups: Sequence[Sequence[str]]) -> Iterator[tuple[int, Any]]:
+        if self.encoder is None:
+            raise WorkbenchError(f"{self.scorer.spec!r} has no encoder to encode passages with")
+        return self.engine.encode_groups(self.encoder, groups)
+
+    def take_reports(self) -> list[dict[str, Any]]:
+        return self.engine.take_reports()
+
+    def manifest_fields(self) -> dict[str, Any]:
+        return manifest_fields(self.take_reports(), self.engine)
+
+
+def manifest_fields(reports: list[dict[str, Any]], engine: RayEngine | None) -> dict[str, Any]:
+    """Manifest fields of a run: the engine, its workers and each worker's throughput per stage."""
+    if engine is None:
+        return {"engine": "local", "workers": 1}
+    workers = sorted({worker for report in reports for worker in report["per_worker"]})
+    return {"engine": "ray", "workers": len(workers), "engine_stages": reports, **{
+        key: value for key, value in engine.describe().items() if key != "engine"}}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def _as_workbench_error(error: BaseException, stage: str) -> WorkbenchError:
+    """A one-line error from what Ray raised (the worker's own WorkbenchError when there is one)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WorkbenchError):
+            return current
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    text = str(error)
+    for line in text.splitlines():  # Ray prints the worker's traceback; its last error line says most
+        if "WorkbenchError:" in line:
+            return WorkbenchError(line.split("WorkbenchError:", 1)[1].strip())
+    return WorkbenchError(f"the {stage} stage failed on Ray: {_first_line(error)}")
