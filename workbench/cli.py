@@ -74,7 +74,31 @@ def _workbench(args: argparse.Namespace):
     leaderboard = Path(getattr(args, "leaderboard", None) or runs_dir / "leaderboard.csv")
     return Workbench(data_dir=args.data_dir, runs_dir=runs_dir, leaderboard=leaderboard,
                      rerank_depth=getattr(args, "depth", 100), threads=getattr(args, "threads", 0),
-                     device=getattr(args, "device", "cpu"), progress=not args.quiet)
+                     device=getattr(args, "device", "cpu"), progress=not args.quiet, engine=_engine(args))
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", default="local", choices=["local", "ray"],
+                        help="where reranking, collection encoding and BM25 run: here (default) or on a Ray "
+                             "cluster (pip install -e '.[ray]'); the runs are the same either way")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join (auto, ray://host:10001; default: start one on this machine)")
+    parser.add_argument("--ray-workers", type=int, default=None,
+                        help="actors per stage (default: the cluster's CPUs, or GPUs with --device cuda)")
+    parser.add_argument("--ray-batch-size", type=int, default=1,
+                        help="chunks of pairs (or groups of passages) per actor call (default 1; results do not depend on it)")
+
+
+def _engine(args: argparse.Namespace):
+    """The engine ``--engine`` names (None: local)."""
+    if getattr(args, "engine", "local") != "ray":
+        if getattr(args, "ray_address", None):
+            raise WorkbenchError("--ray-address needs --engine ray")
+        return None
+    from .engines.ray import RayEngine
+
+    return RayEngine(address=args.ray_address, workers=args.ray_workers, batch_size=args.ray_batch_size,
+                     progress=not args.quiet)
 
 
 def _print_table(board, dataset: str | None = None) -> None:
@@ -141,6 +165,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "bh", "none"],
                         help="multiple-testing correction, applied to the whole leaderboard: one family per "
                              "(dataset, slice, baseline, metric) (default: holm)")
+    _add_engine(parser)
 
 
 @command("eval", "run systems on datasets, evaluate, update and print the leaderboard", _eval_arguments)
@@ -577,6 +602,57 @@ def run_similarity(args: argparse.Namespace) -> int:
     print(f"{len(checked) - failed}/{len(checked)} pairs within {args.tolerance:g} of the expected cosine "
           f"({args.model}, {args.pooling}{'' if args.pad_to is None else f', padded to {args.pad_to}'})")
     return 1 if failed else 0
+
+
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
+    parser.add_argument("--pairs", default="6980x1000",
+                        help="pairs to rerank: QxK (queries x candidates) or a number (default: 6980x1000, "
+                             "MS MARCO dev-small x BM25 top-1000)")
+    parser.add_argument("--reranker", required=True, help="reranker spec, e.g. cross-encoder:<path> or dense-minilm")
+    parser.add_argument("--workers", default="1,8,32,128", help="worker counts, one row each (default: 1,8,32,128)")
+    parser.add_argument("--device", default="cpu", help="what one worker is: cpu (one thread) or cuda (one GPU: "
+                        "give --throughput unless a GPU is here)")
+    parser.add_argument("--throughput", type=float, default=None,
+                        help="pairs/s of one worker, given instead of measured")
+    parser.add_argument("--encoder", default=None, help="reranker spec whose encoder encodes the collection "
+                        "(dense-minilm, splade-tiny); adds the encoding stage")
+    parser.add_argument("--passages", type=int, default=8_841_823, help="passages to encode (default: 8,841,823)")
+    parser.add_argument("--encode-throughput", type=float, default=None,
+                        help="passages/s of one worker, given instead of measured")
+    parser.add_argument("--queries", type=int, default=6980, help="BM25 queries, top-1000 (default 6980; 0: no "
+                        "BM25 stage)")
+    parser.add_argument("--bm25-throughput", type=float, default=None,
+                        help="queries/s of one worker on the full index, given instead of measured on the mini one")
+    parser.add_argument("--price-per-hour", type=float, default=0.05, help="$ per worker-hour (default 0.05)")
+    parser.add_argument("--overhead", type=float, default=None,
+                        help="Ray overhead factor on compute time (default: engines.plan.RAY_OVERHEAD_FACTOR)")
+    parser.add_argument("--startup-s", type=float, default=None,
+                        help="Ray start-up seconds per stage (default: engines.plan.RAY_STARTUP_S)")
+    parser.add_argument("--sample", type=int, default=256, help="pairs and passages timed per measurement "
+                        "(default 256)")
+    parser.add_argument("--json", default=None, help="also write the plan (settings, assumptions, rows) as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+@command("plan", "capacity plan: measured (or given) one-worker throughput -> wall time, worker-hours, cost and "
+         "data moved for N workers (reranking, collection encoding, BM25)", _plan_arguments)
+def run_plan(args: argparse.Namespace) -> int:
+    from .core.files import atomic_write
+    from .engines.plan import capacity_plan, parse_pairs, parse_workers
+
+    result = capacity_plan(args.reranker, parse_pairs(args.pairs), parse_workers(args.workers), device=args.device,
+                           throughput=args.throughput, encoder=args.encoder, passages=args.passages,
+                           encode_throughput=args.encode_throughput, queries=args.queries,
+                           bm25_throughput=args.bm25_throughput, price_per_worker_hour=args.price_per_hour,
+                           overhead_factor=args.overhead, startup_s=args.startup_s, sample=args.sample,
+                           data_dir=args.data_dir, pairs_label=f"{parse_pairs(args.pairs):,} pairs ({args.pairs})")
+    print(result.text())
+    if args.json:
+        with atomic_write(args.json) as handle:
+            json.dump(result.to_json(), handle, indent=1, default=str)
+        print(f"written: {args.json}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- entry point
