@@ -71,10 +71,15 @@ class ModelRecipe:
     device: str
     role: str
     fingerprint: str
+    #: the driver's working directory: relative paths in a spec (models/<name>) resolve as there
+    cwd: str | None = None
 
     def build(self) -> Any:
         """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
         from ..data.collection import Collection
+
+        if self.cwd and Path(self.cwd).is_dir():
+            os.chdir(self.cwd)
         from ..data.datasets import get_dataset
         from ..rerankers.protocol import RerankContext
         from ..rerankers.registry import get_reranker
@@ -94,19 +99,36 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class _Actor:
+    """What every actor reports: its id, and the seconds it took to start (sent with its first row)."""
+
+    def _started(self, started: float) -> None:
+        self.worker = _worker_id()
+        self.init_s = time.perf_counter() - started
+
+    def _result(self, index: np.ndarray, payloads: list[bytes], seconds: list[float], items: list[int]):
+        init = [self.init_s] + [0.0] * (len(payloads) - 1)
+        self.init_s = 0.0
+        return {"index": np.asarray(index, dtype=np.int64), "payload": np.array(payloads, dtype=object),
+                "seconds": np.asarray(seconds, dtype=np.float64), "items": np.asarray(items, dtype=np.int64),
+                "init_s": np.asarray(init, dtype=np.float64),
+                "worker": np.array([self.worker] * len(payloads), dtype=object)}
+
+
 def _set_threads(cpus: float) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(cpus)))
 
 
-class PairScorer:
+class PairScorer(_Actor):
     """Ray actor: scores rows of (chunk index, queries, passages) with the recipe's reranker."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
+        started = time.perf_counter()
         _set_threads(cpus)
         self.reranker = recipe.build()
-        self.worker = _worker_id()
+        self._started(started)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         payloads, seconds, items = [], [], []
@@ -116,17 +138,18 @@ class PairScorer:
             seconds.append(time.perf_counter() - started)
             items.append(len(passages))
             payloads.append(pickle.dumps(scores, protocol=5))
-        return _result(batch["index"], payloads, seconds, items, self.worker)
+        return self._result(batch["index"], payloads, seconds, items)
 
 
-class PassageEncoder:
+class PassageEncoder(_Actor):
     """Ray actor: encodes rows of (group index, texts) with the recipe's encoder, as the local
     vector cache would (``encode_passages_uncached`` on the whole group)."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
+        started = time.perf_counter()
         _set_threads(cpus)
         self.encoder = recipe.build()
-        self.worker = _worker_id()
+        self._started(started)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         payloads, seconds, items = [], [], []
@@ -136,17 +159,18 @@ class PassageEncoder:
             seconds.append(time.perf_counter() - started)
             items.append(len(texts))
             payloads.append(pickle.dumps(vectors, protocol=5))
-        return _result(batch["index"], payloads, seconds, items, self.worker)
+        return self._result(batch["index"], payloads, seconds, items)
 
 
-class BM25Searcher:
+class BM25Searcher(_Actor):
     """Ray actor: one Pyserini searcher over the index; rows are shards of topics."""
 
     def __init__(self, index_path: str, k1: float, b: float, k: int, cpus: float = 1.0):
         from ..first_stage.bm25 import BM25Config, BM25Retriever
 
+        started = time.perf_counter()
         self.retriever = BM25Retriever(index_path, BM25Config(k1=k1, b=b, k=k, threads=max(1, int(cpus))))
-        self.worker = _worker_id()
+        self._started(started)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         payloads, seconds, items = [], [], []
@@ -156,14 +180,7 @@ class BM25Searcher:
             seconds.append(time.perf_counter() - started)
             items.append(len(qids))
             payloads.append(pickle.dumps(hits, protocol=5))
-        return _result(batch["index"], payloads, seconds, items, self.worker)
-
-
-def _result(index: np.ndarray, payloads: list[bytes], seconds: list[float], items: list[int],
-            worker: str) -> dict[str, np.ndarray]:
-    return {"index": np.asarray(index, dtype=np.int64), "payload": np.array(payloads, dtype=object),
-            "seconds": np.asarray(seconds, dtype=np.float64), "items": np.asarray(items, dtype=np.int64),
-            "worker": np.array([worker] * len(payloads), dtype=object)}
+        return self._result(batch["index"], payloads, seconds, items)
 
 
 @dataclass
@@ -176,16 +193,18 @@ class StageReport:
     wall_s: float = 0.0
     per_worker: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def add(self, worker: str, items: int, seconds: float) -> None:
-        mine = self.per_worker.setdefault(worker, {"items": 0, "busy_s": 0.0})
+    def add(self, worker: str, items: int, seconds: float, init_s: float = 0.0) -> None:
+        mine = self.per_worker.setdefault(worker, {"items": 0, "busy_s": 0.0, "init_s": 0.0})
         mine["items"] += int(items)
         mine["busy_s"] += float(seconds)
+        mine["init_s"] += float(init_s)
         self.items += int(items)
 
     def as_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "unit": self.unit, "items": self.items, "wall_s": round(self.wall_s, 3),
                 "workers": len(self.per_worker),
                 "per_worker": {worker: {"items": int(v["items"]), "busy_s": round(v["busy_s"], 3),
+                                        "init_s": round(v["init_s"], 3),
                                         f"{self.unit}s_per_s": round(v["items"] / v["busy_s"], 2) if v["busy_s"] else None}
                                for worker, v in sorted(self.per_worker.items())}}
 
@@ -205,7 +224,7 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
-                 topics_per_shard: int = 100, on_result: Callable[[dict[str, Any]], None] | None = None,
+                 topics_per_shard: int | None = None, on_result: Callable[[dict[str, Any]], None] | None = None,
                  init_options: dict[str, Any] | None = None):
         if workers is not None and workers < 1:
             raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
@@ -252,6 +271,11 @@ class RayEngine:
         if gpus is None:
             gpus = 1.0 if device != "cpu" and resources.get("GPU", 0) >= 1 else 0.0
         if self.workers:
+            needed = self.workers * (gpus or self.cpus_per_worker)
+            have = resources.get("GPU" if gpus else "CPU", 0)
+            if not self.address and needed > have:  # a local cluster does not grow: the pool would wait forever
+                raise WorkbenchError(f"--ray-workers {self.workers} needs {needed:g} {'GPUs' if gpus else 'CPUs'}; "
+                                     f"the local Ray cluster has {have:g}")
             return self.workers, gpus
         if gpus:
             return max(1, int(resources.get("GPU", 1) // gpus)), gpus
@@ -270,18 +294,25 @@ class RayEngine:
         report = StageReport(stage, unit)
         self.reports.append(report)
         started = time.perf_counter()
+        # largest rows first (longest-processing-time order): the last rows to finish are short,
+        # so no worker idles long at the end; the order never changes a result
+        rows = sorted(rows, key=lambda row: -int(row.get("items", 0)))
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
         mapped = dataset.map_batches(actor, fn_constructor_kwargs={**arguments, "cpus": self.cpus_per_worker},
-                                     batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
+                                     batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(
+                                         # one row in flight per actor: a free actor takes the next row, so
+                                         # rows are shared out as actors finish, not queued up front
+                                         size=workers, max_tasks_in_flight_per_actor=1),
                                      num_cpus=self.cpus_per_worker, num_gpus=gpus or None, batch_format="numpy")
         total = sum(int(row.get("items", 0)) for row in rows)
         with tqdm(total=total, desc=f"{stage} on ray ({workers} workers)", unit=unit, leave=False,
                   disable=not self.progress) as bar:
             try:
                 for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
-                    for index, payload, seconds, items, worker in zip(batch["index"], batch["payload"],
-                                                                      batch["seconds"], batch["items"], batch["worker"]):
-                        report.add(str(worker), int(items), float(seconds))
+                    for index, payload, seconds, items, init, worker in zip(
+                            batch["index"], batch["payload"], batch["seconds"], batch["items"], batch["init_s"],
+                            batch["worker"]):
+                        report.add(str(worker), int(items), float(seconds), float(init))
                         bar.update(int(items))
                         yield int(index), pickle.loads(payload)
                         if self.on_result is not None:
@@ -313,7 +344,9 @@ class RayEngine:
 
         qids = topics["qid"].astype(str).tolist()
         queries = topics["query"].astype(str).tolist()
-        size = max(1, int(self.topics_per_shard))
+        # about two shards per worker (each actor starts a JVM; shards balance the load), or as set
+        workers, _ = self._pool("cpu")
+        size = int(self.topics_per_shard or max(1, min(1000, -(-len(qids) // (2 * workers)))))
         rows = [{"index": i, "qids": qids[start:start + size], "queries": queries[start:start + size],
                  "items": len(qids[start:start + size])} for i, start in enumerate(range(0, len(qids), size))]
         found_qids, docnos, scores = [], [], []
@@ -333,9 +366,9 @@ class RayEngine:
         fingerprint (and its encoder's, if it has one) equals ``model``'s."""
         data_dir = str(dataset.data_dir) if dataset is not None else None
         name = getattr(dataset, "name", None)
-        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint)
+        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint, os.getcwd())
         encoder = getattr(model, "encoder", None)
-        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint)
+        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint, os.getcwd())
                     if encoder is not None else None)
         return BoundEngine(self, scorer, encoding)
 
@@ -345,7 +378,10 @@ class RayEngine:
         return reports
 
     def describe(self) -> dict[str, Any]:
-        ray = self.start()
+        """The engine and its cluster (the cluster is not started just to describe it)."""
+        ray = require_ray()
+        if not ray.is_initialized():
+            return {"engine": self.name, "ray_address": self.address or "local", "ray_version": ray.__version__}
         resources = ray.cluster_resources()
         return {"engine": self.name, "ray_address": self.address or "local",
                 "ray_version": ray.__version__, "cluster_cpus": resources.get("CPU", 0),
