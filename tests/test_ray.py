@@ -207,3 +207,37 @@ def test_eval_engine_ray_from_the_command_line(cluster, data_dir, tmp_path, monk
     assert manifest["engine"] == "ray" and manifest["engine_stages"][0]["stage"] == "rerank"
     assert "official-bm25+tfidf" in capsys.readouterr().out
     assert main(["eval", "--ray-address", "auto", "--datasets", "dl19", "--quiet"]) == 2
+
+
+@pytest.mark.data
+def test_a_group_encoded_in_parts_at_batch_boundaries_is_the_whole_group_bit_for_bit(data_dir, tmp_path,
+                                                                                    monkeypatch):
+    """SPLADE-tiny in torch: its weights move in the last bits with the batch composition, so a
+    group split anywhere else would differ; split at its own batch boundaries it does not."""
+    from workbench.engines.ray import _assemble
+    from workbench.models.batching import contiguous_parts
+    from workbench.rerankers.registry import get_reranker
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    texts = list(Collection(Path(data_dir) / "collection.tsv").texts.values())[1000:1200]
+    encoder = get_reranker("splade-tiny").encoder
+    encoder.batch_size = 16  # several batches per part
+    whole = encoder.encode_passages_uncached(texts)
+    plan = encoder.passage_batch_plan(texts)
+    for parts in (2, 3, 7):
+        runs = contiguous_parts(plan, parts)
+        assert sorted(np.concatenate(runs).tolist()) == list(range(len(texts)))
+        pieces = [(run, encoder.encode_passages_uncached([texts[i] for i in run])) for run in runs]
+        assembled = _assemble(pieces[::-1], len(texts))  # parts arrive in any order
+        assert (assembled != whole).nnz == 0
+
+
+def test_contiguous_parts_cut_at_batch_boundaries():
+    from workbench.models.batching import contiguous_parts
+
+    batches = [np.arange(i * 4, i * 4 + 4) for i in range(5)] + [np.array([20, 21])]
+    runs = contiguous_parts(batches, 3)
+    assert [len(run) for run in runs] == [8, 8, 6]
+    assert np.array_equal(np.concatenate(runs), np.arange(22))
+    assert sorted(len(run) for run in contiguous_parts(batches[:2], 4)) == [0, 0, 4, 4]  # fewer batches than parts
+    assert contiguous_parts([], 2)[0].size == 0

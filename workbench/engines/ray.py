@@ -142,8 +142,10 @@ class PairScorer(_Actor):
 
 
 class PassageEncoder(_Actor):
-    """Ray actor: encodes rows of (group index, texts) with the recipe's encoder, as the local
-    vector cache would (``encode_passages_uncached`` on the whole group)."""
+    """Ray actor: encodes rows of (group index, texts, part, parts) with the recipe's encoder, as
+    the local vector cache would encode the group (one ``encode_passages_uncached`` call); a row
+    that is one of several parts encodes only its run of the group's batches
+    (:func:`~workbench.models.batching.contiguous_parts`), the very batches the whole call forms."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
         started = time.perf_counter()
@@ -152,13 +154,20 @@ class PassageEncoder(_Actor):
         self._started(started)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from ..models.batching import contiguous_parts
+
         payloads, seconds, items = [], [], []
-        for texts in batch["texts"]:
+        for texts, part, parts in zip(batch["texts"], batch["part"], batch["parts"]):
             started = time.perf_counter()
-            vectors = self.encoder.encode_passages_uncached(list(texts))
+            texts = list(texts)
+            if int(parts) == 1:
+                positions = np.arange(len(texts))
+            else:
+                positions = contiguous_parts(self.encoder.passage_batch_plan(texts), int(parts))[int(part)]
+            vectors = self.encoder.encode_passages_uncached([texts[i] for i in positions])
             seconds.append(time.perf_counter() - started)
-            items.append(len(texts))
-            payloads.append(pickle.dumps(vectors, protocol=5))
+            items.append(len(positions))
+            payloads.append(pickle.dumps((positions, vectors), protocol=5))
         return self._result(batch["index"], payloads, seconds, items)
 
 
@@ -224,7 +233,7 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
-                 topics_per_shard: int | None = None, on_result: Callable[[dict[str, Any]], None] | None = None,
+                 topics_per_shard: int | None = None, rows_per_worker: int = 4, on_result: Callable[[dict[str, Any]], None] | None = None,
                  init_options: dict[str, Any] | None = None):
         if workers is not None and workers < 1:
             raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
@@ -237,6 +246,7 @@ class RayEngine:
         self.gpus_per_worker = gpus_per_worker
         self.progress = progress
         self.topics_per_shard = topics_per_shard
+        self.rows_per_worker = rows_per_worker
         self.on_result = on_result
         self.init_options = dict(init_options or {})
         self.reports: list[StageReport] = []
@@ -296,7 +306,7 @@ class RayEngine:
         started = time.perf_counter()
         # largest rows first (longest-processing-time order): the last rows to finish are short,
         # so no worker idles long at the end; the order never changes a result
-        rows = sorted(rows, key=lambda row: -int(row.get("items", 0)))
+        rows = sorted(rows, key=lambda row: -row.get("items", 0))
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
         mapped = dataset.map_batches(actor, fn_constructor_kwargs={**arguments, "cpus": self.cpus_per_worker},
                                      batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(
@@ -304,7 +314,7 @@ class RayEngine:
                                          # rows are shared out as actors finish, not queued up front
                                          size=workers, max_tasks_in_flight_per_actor=1),
                                      num_cpus=self.cpus_per_worker, num_gpus=gpus or None, batch_format="numpy")
-        total = sum(int(row.get("items", 0)) for row in rows)
+        total = int(round(sum(row.get("items", 0) for row in rows)))
         with tqdm(total=total, desc=f"{stage} on ray ({workers} workers)", unit=unit, leave=False,
                   disable=not self.progress) as bar:
             try:
@@ -333,9 +343,25 @@ class RayEngine:
         yield from self._map("rerank", "pair", rows, PairScorer, {"recipe": recipe}, recipe.device)
 
     def encode_groups(self, recipe: ModelRecipe, groups: Sequence[Sequence[str]]) -> Iterator[tuple[int, Any]]:
-        """Vectors of each group of passages (encoded as one call, as the local path does)."""
-        rows = [{"index": i, "texts": list(texts), "items": len(texts)} for i, texts in enumerate(groups)]
-        yield from self._map("encode", "passage", rows, PassageEncoder, {"recipe": recipe}, recipe.device)
+        """Vectors of each group of passages, as one ``encode_passages_uncached`` call on the group
+        would give them, yielded as groups complete (in any order).
+
+        With fewer groups than about four per worker, each group is shared out in parts at its
+        batch boundaries (the parts form the group's own batches, so the vectors are the same to
+        the bit) so that every worker has work until the end."""
+        if not groups:
+            return
+        workers, _ = self._pool(recipe.device)
+        parts = max(1, min(8, -(-self.rows_per_worker * workers // len(groups))))
+        rows = [{"index": i * parts + part, "texts": list(texts), "part": part, "parts": parts,
+                 "items": len(texts) / parts} for i, texts in enumerate(groups) for part in range(parts)]
+        received: dict[int, list[tuple[np.ndarray, Any]]] = {}
+        for row, (positions, vectors) in self._map("encode", "passage", rows, PassageEncoder, {"recipe": recipe},
+                                                    recipe.device):
+            group = row // parts
+            received.setdefault(group, []).append((np.asarray(positions, dtype=np.int64), vectors))
+            if len(received[group]) == parts:
+                yield group, _assemble(received.pop(group), len(groups[group]))
 
     def bm25_search(self, index_path: str | Path, k1: float, b: float, k: int, topics: pd.DataFrame) -> pd.DataFrame:
         """BM25 top-``k`` of every topic, searched by actors in shards (a run DataFrame, ordered
@@ -415,6 +441,19 @@ class BoundEngine:
 
     def manifest_fields(self) -> dict[str, Any]:
         return manifest_fields(self.take_reports(), self.engine)
+
+
+def _assemble(parts: list[tuple[np.ndarray, Any]], n: int) -> Any:
+    """The vectors of a whole group from its parts' (positions, vectors), in the group's order."""
+    if len(parts) == 1 and np.array_equal(parts[0][0], np.arange(n)):
+        return parts[0][1]
+    order = np.argsort(np.concatenate([positions for positions, _ in parts]), kind="stable")
+    blocks = [vectors for _, vectors in parts]
+    if isinstance(blocks[0], np.ndarray):
+        return np.concatenate(blocks)[order]
+    import scipy.sparse as sp
+
+    return sp.vstack(blocks, format="csr")[order]
 
 
 def manifest_fields(reports: list[dict[str, Any]], engine: RayEngine | None) -> dict[str, Any]:

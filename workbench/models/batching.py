@@ -27,6 +27,26 @@ def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int,
     return batches
 
 
+def contiguous_parts(batches: Sequence[np.ndarray], parts: int) -> list[np.ndarray]:
+    """``batches`` cut into ``parts`` runs of consecutive whole batches with about as many texts
+    each; each run as one index array (in batch order; empty when there are fewer batches).
+
+    Encoding the texts of one run, in this order, forms exactly the run's batches again (the
+    length sort is stable and each run starts where a batch starts), so a corpus can be shared
+    out between workers at batch boundaries without a text's vector changing by one bit."""
+    sizes = np.cumsum([len(batch) for batch in batches])
+    total = int(sizes[-1]) if len(sizes) else 0
+    runs, start = [], 0
+    for part in range(1, parts + 1):
+        # the first batch boundary at or past this part's share of the texts
+        end = int(np.searchsorted(sizes, total * part / parts - 1e-9, side="left")) + 1 if total else 0
+        end = min(max(end, start), len(batches))
+        chosen = list(batches[start:end])
+        runs.append(np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64))
+        start = end
+    return runs
+
+
 def pad_batch(encoded: Mapping[str, Sequence[Sequence[int]]], indices: np.ndarray,
               pad_values: Mapping[str, int], padding_side: str = "right") -> dict[str, np.ndarray]:
     """Pad the rows ``indices`` of tokenized features to the batch's longest row.

@@ -273,6 +273,9 @@ class DenseEncoder(TextEncoder):
                                  desc: str = "encode passages") -> np.ndarray:
         return self.encode(passages, prefix=self.passage_prefix, progress=progress, desc=desc)
 
+    def passage_batch_plan(self, passages: Sequence[str]) -> list[np.ndarray]:
+        return self.batch_plan([self.passage_prefix + p for p in passages] if self.passage_prefix else passages)
+
 
 def pad_to_width(arrays: dict[str, np.ndarray], width: int, pad_id: int, side: str = "right") -> dict[str, np.ndarray]:
     """A padded batch widened to ``width`` positions (more padding, mask 0 there)."""

@@ -158,6 +158,18 @@ class TextEncoder:
         for indices in length_sorted_batches([len(s) for s in ids["input_ids"]], self.batch_size, self.max_tokens):
             yield indices, pad_batch(ids, indices, {"input_ids": pad_id}, side)
 
+    def batch_plan(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The batches (index arrays into ``texts``) that encoding ``texts`` forms, in order.
+
+        The texts of a contiguous run of these batches, encoded in this order, form the same
+        batches again (:func:`~workbench.models.batching.contiguous_parts`): what lets a remote
+        engine split one encoding call between workers with bit-identical vectors."""
+        return length_sorted_batches([len(ids) for ids in self.tokenize(texts)], self.batch_size, self.max_tokens)
+
+    def passage_batch_plan(self, passages: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`batch_plan` of what :meth:`encode_passages_uncached` encodes (prefix included)."""
+        return self.batch_plan(passages)
+
     def text_batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
         """(indices, input_ids, attention_mask) on the device, batch by batch."""
         for indices, arrays in self.padded_batches(texts):
