@@ -134,7 +134,7 @@ def test_cli_plan_end_to_end_with_given_throughputs(tiny_cross_encoder, data_dir
     printed = capsys.readouterr().out
     assert status == 0
     assert "Assumptions:" in printed and "6,980,000 pairs" in printed and "an assumption, not measured" in printed
-    assert "placeholders until bench/bench_ray.py" in printed
+    assert "measured by bench/bench_ray.py" in printed
     saved = json.loads(out.read_text())
     rows = {(row["stage"], row["workers"]): row for row in saved["rows"]}
     assert set(rows) == {(s, w) for s in ("rerank", "encode", "bm25") for w in (1, 8)}

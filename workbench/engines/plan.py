@@ -36,12 +36,16 @@ from ..data.collection import Collection
 from ..data.datasets import get_dataset, resolve_data_dir
 from ..data.trec import read_run
 
-# Ray's cost on top of the work itself: scheduling, serialisation and object-store transfers
-# (a factor on the compute time) and cluster/actor start-up (seconds, once per stage). Both are
-# measured by bench/bench_ray.py and will be filled in from its results; until then 1.0 and
-# 10 s are placeholders (the CLI's --overhead and --startup-s override them).
-RAY_OVERHEAD_FACTOR = 1.0
-RAY_STARTUP_S = 10.0
+# Ray's cost on top of the work itself, measured by bench/bench_ray.py on this 2-core machine
+# (docs/scale.md, "Ray overhead"; the CLI's --overhead and --startup-s override them):
+# - a factor on the compute time: Ray workers' own throughput (busy time) was 37-41 passages/s
+#   against 43.1 for one worker measured alone (two workers sharing a machine's memory and caches,
+#   plus per-row serialisation), and at most ~2 s of load imbalance per stage;
+# - start-up per stage (each Ray Dataset starts its own actor pool): 5-6 s between the stage's
+#   start and its workers' steady state (a Python process importing torch, loading the model: the
+#   constructor alone takes ~3.2 s), measured as stage wall time minus the busiest worker's work.
+RAY_OVERHEAD_FACTOR = 1.1
+RAY_STARTUP_S = 6.0
 
 #: the full MS MARCO workloads the planner defaults to
 DEV_QUERIES = 6980          # MS MARCO dev-small
@@ -568,8 +572,8 @@ def capacity_plan(reranker: str, pairs: int, workers: Sequence[int] = DEFAULT_WO
     from ..models.devices import available_cpus  # imports torch: only when planning for real
 
     table = plan(workloads, stages, workers, price_per_worker_hour, overhead, startup, transfers)
-    ray = ("placeholders until bench/bench_ray.py measures them" if (overhead_factor, startup_s) == (None, None)
-           else "given")
+    ray = ("measured by bench/bench_ray.py on a 2-core machine (docs/scale.md)"
+           if (overhead_factor, startup_s) == (None, None) else "given")
     assumptions = [
         f"wall = items / (workers x per-worker rate) x overhead {overhead:g} + start-up {startup:g} s; every worker "
         f"is paid for the whole wall time at ${price_per_worker_hour:g} per worker-hour",

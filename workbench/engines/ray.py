@@ -225,16 +225,19 @@ class RayEngine:
     on this machine (or joins the one this process already started). ``workers``: actors per
     stage (default: the cluster's CPUs / ``cpus_per_worker``, or its GPUs when the device is a
     GPU). ``batch_size``: rows (chunks of pairs, groups of passages, shards of topics) per actor
-    call; it does not change results. ``on_result`` is called with each row's worker and
-    index as the driver takes it in (progress hooks, and the fault tests).
+    call. ``rows_per_worker``: with fewer passage groups than this many per worker, groups are
+    shared out in parts (cut at batch boundaries). ``topics_per_shard``: BM25 topics per row
+    (default: about two rows per worker). None of these changes a result. ``on_result`` is
+    called with each row's worker and index as the driver takes it in (progress hooks, and the
+    fault tests); ``init_options`` go to ``ray.init``.
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
-                 topics_per_shard: int | None = None, rows_per_worker: int = 4, on_result: Callable[[dict[str, Any]], None] | None = None,
-                 init_options: dict[str, Any] | None = None):
+                 topics_per_shard: int | None = None, rows_per_worker: int = 4,
+                 on_result: Callable[[dict[str, Any]], None] | None = None, init_options: dict[str, Any] | None = None):
         if workers is not None and workers < 1:
             raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
         if batch_size < 1:

@@ -141,9 +141,15 @@ class Session:
             return None
         return self.engine.bind(spec, dataset, self.device, model)
 
+    def start_engine_account(self) -> None:
+        """Forget what the engine did so far: the next :meth:`engine_fields` describe only what
+        runs from now on (a run's own work, not its candidates')."""
+        if self.engine is not None:
+            self.engine.take_reports()
+
     def engine_fields(self) -> dict[str, Any]:
-        """Manifest fields saying where the last computation ran: the engine, its workers, and
-        each worker's throughput per stage (on Ray)."""
+        """Manifest fields saying where the work since :meth:`start_engine_account` ran: the
+        engine, its workers, and each worker's throughput per stage (on Ray)."""
         from ..engines.ray import manifest_fields
 
         reports = self.engine.take_reports() if self.engine is not None else []

@@ -59,6 +59,8 @@ class SystemContext(Protocol):
 
     def remote(self, spec: str, dataset: Dataset, model: Any) -> Any: ...
 
+    def start_engine_account(self) -> None: ...
+
     def engine_fields(self) -> dict[str, Any]: ...
 
 
@@ -122,7 +124,7 @@ class FirstStageSystem(System):
 
     def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
         stage = config.inputs["stage"]
-        session.engine_fields()  # what ran before (candidates of other systems) is not this run's
+        session.start_engine_account()
         run = stage.search(dataset.judged_topics)
         return Computed(run, stage.candidates, {**stage.details(), **session.engine_fields()})
 
@@ -169,7 +171,7 @@ class RerankedSystem(System):
         candidates, reranker = config.inputs["candidates"], config.inputs["reranker"]
         encoder = getattr(reranker, "encoder", None)
         encoded_before = encoder.vector_cache.encoded if encoder is not None else 0
-        session.engine_fields()  # what ran before (the candidates) is not this run's
+        session.start_engine_account()  # the candidates' work is in their own manifest
         run, stats = rerank_run(candidates.run, dataset.judged_topics, session.collection(dataset), reranker,
                                 depth=session.rerank_depth, cache=session.score_cache(), progress=session.progress,
                                 desc=f"{dataset.name} {self.name}",

@@ -3,7 +3,7 @@
     from workbench.experiment import Workbench
 
     bench = Workbench()                                   # data directory found as the CLI finds it
-    bench = Workbench(engine=RayEngine())                 # expensive stages on Ray, the same runs
+    bench = Workbench(engine=RayEngine())                 # expensive stages on Ray (workbench.engines.ray)
     bench.run_experiment(["dl19"], ["official-bm25", "official-bm25+tfidf"])
     stored = bench.produce("official-bm25+dense-minilm", "dl20")
     comparison = bench.compare("official-bm25", "official-bm25+tfidf", "dl19")
