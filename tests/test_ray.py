@@ -52,6 +52,15 @@ def _workbench(data_dir, root: Path, cache: Path, monkeypatch, engine=None, dept
                      rerank_depth=depth, engine=engine)
 
 
+@pytest.fixture(scope="module")
+def local_cross_encoder_run(models, data_dir, tmp_path_factory):
+    """The cross-encoder's run computed here (the reference every Ray run must equal)."""
+    root = tmp_path_factory.mktemp("local-cross-encoder")
+    with pytest.MonkeyPatch.context() as patch:
+        return _workbench(data_dir, root / "runs", root / "cache", patch).produce(
+            f"official-bm25+{cross_encoder(models)}", "dl19")
+
+
 def _sha(stored) -> str:
     return stored.manifest["sha256"]
 
@@ -66,9 +75,9 @@ def bi_encoder(models) -> str:
 
 
 @pytest.mark.data
-def test_reranking_on_ray_is_the_local_run_byte_for_byte(cluster, models, data_dir, tmp_path, monkeypatch):
-    system = f"official-bm25+{cross_encoder(models)}"
-    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+def test_reranking_on_ray_is_the_local_run_byte_for_byte(cluster, models, data_dir, tmp_path, monkeypatch,
+                                                         local_cross_encoder_run):
+    system, local = f"official-bm25+{cross_encoder(models)}", local_cross_encoder_run
     engine = RayEngine(workers=2, progress=False)
     on_ray = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch, engine).produce(system, "dl19")
     assert _sha(on_ray) == _sha(local)
@@ -101,9 +110,9 @@ def test_a_vector_reranker_encodes_its_passages_on_ray_in_the_local_groups(clust
 
 
 @pytest.mark.data
-def test_a_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, models, data_dir, tmp_path, monkeypatch):
-    system = f"official-bm25+{cross_encoder(models)}"
-    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+def test_a_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, models, data_dir, tmp_path, monkeypatch,
+                                                               local_cross_encoder_run):
+    system, local = f"official-bm25+{cross_encoder(models)}", local_cross_encoder_run
     killed: list[int] = []
 
     def kill_first_worker(event):
@@ -119,12 +128,14 @@ def test_a_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, models, d
         os.kill(killed[0], 0)  # it is gone
     assert _sha(on_ray) == _sha(local)
     assert on_ray.manifest["pairs_scored"] == 43 * 30
+    (stage,) = on_ray.manifest["engine_stages"]
+    assert str(killed[0]) in " ".join(stage["per_worker"])  # the killed worker's chunk is in the run
 
 
 @pytest.mark.data
-def test_an_interrupted_driver_resumes_from_the_score_cache(cluster, models, data_dir, tmp_path, monkeypatch):
-    system = f"official-bm25+{cross_encoder(models)}"
-    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch).produce(system, "dl19")
+def test_an_interrupted_driver_resumes_from_the_score_cache(cluster, models, data_dir, tmp_path, monkeypatch,
+                                                            local_cross_encoder_run):
+    system, local = f"official-bm25+{cross_encoder(models)}", local_cross_encoder_run
     received: list[int] = []
 
     def interrupt_after_two(event):
