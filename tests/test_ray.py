@@ -32,7 +32,13 @@ WORDS = ("what is the a of in to and for do does how why when who fish water war
 
 @pytest.fixture(scope="module")
 def cluster(session_cache):
-    """A local two-CPU Ray cluster for the module (workers inherit this process's environment)."""
+    """A local two-CPU Ray cluster for the module (workers inherit this process's environment).
+
+    Started as RayEngine.start starts one: with Ray's SIGSEGV handler off, or the JVM that earlier
+    tests started in this process dies at its next Lucene search (see leave_signals_to_the_jvm)."""
+    from workbench.engines.ray import leave_signals_to_the_jvm
+
+    leave_signals_to_the_jvm()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
     yield
@@ -252,3 +258,33 @@ def test_contiguous_parts_cut_at_batch_boundaries():
     assert np.array_equal(np.concatenate(runs), np.arange(22))
     assert sorted(len(run) for run in contiguous_parts(batches[:2], 4)) == [0, 0, 4, 4]  # fewer batches than parts
     assert contiguous_parts([], 2)[0].size == 0
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_a_jvm_already_running_survives_the_engine_starting_ray(data_dir, session_cache, tmp_path):
+    """Pyserini's JVM first, then RayEngine.start in the same process, then Lucene searches: Ray's
+    own SIGSEGV handler would turn HotSpot's deliberate signals into a crash (it did, in CI)."""
+    import subprocess
+
+    script = tmp_path / "jvm_then_ray.py"
+    script.write_text(f"""
+from workbench.data.collection import Collection
+from workbench.data.datasets import get_dataset
+from workbench.engines.ray import RayEngine
+from workbench.first_stage.bm25 import BM25Config, BM25Retriever
+from workbench.first_stage.lucene import shared_index
+
+dataset = get_dataset("dl20", {str(data_dir)!r})
+retriever = BM25Retriever(shared_index(Collection(dataset.collection_path), {{}}).path, BM25Config(threads=2))
+retriever.search(dataset.judged_topics)
+RayEngine(init_options={{"num_cpus": 1, "object_store_memory": 100 * 1024 * 1024}}).start()
+for _ in range(20):
+    retriever.search(dataset.judged_topics)
+print("searched after ray.init")
+""")
+    env = {key: value for key, value in os.environ.items() if key != "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"}
+    result = subprocess.run([sys.executable, "-X", "faulthandler", str(script)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "searched after ray.init" in result.stdout

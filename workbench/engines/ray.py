@@ -33,6 +33,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,29 @@ log = logging.getLogger(__name__)
 
 #: environment a worker needs to find what the driver finds (data, caches, offline hub)
 FORWARDED_ENV = ("WORKBENCH_DATA", "WORKBENCH_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
-                 "JAVA_HOME")
+                 "JAVA_HOME", "RAY_DISABLE_FAILURE_SIGNAL_HANDLER")
+
+
+#: Ray's C++ core installs a SIGSEGV handler when it starts, over the JVM's. HotSpot raises SIGSEGV
+#: on purpose (implicit null checks, safepoints) and handles it itself; with Ray's handler on top, the
+#: first such signal after ``ray.init`` kills a process whose JVM (Pyserini) is already running:
+#: "Fatal Python error: Segmentation fault" in a Lucene search. Ray reads this variable to leave
+#: signals alone (driver and workers, which inherit it); it reads it when ``ray`` is imported.
+RAY_SIGNAL_HANDLER_OFF = {"RAY_DISABLE_FAILURE_SIGNAL_HANDLER": "1"}
+
+
+def leave_signals_to_the_jvm() -> None:
+    """Keep Ray's failure signal handler out of this process and its workers (see above); also
+    when ``ray`` was imported already, as long as ``ray.init`` has not run."""
+    os.environ.update(RAY_SIGNAL_HANDLER_OFF)
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
 
 
 def require_ray() -> Any:
     """The ``ray`` module, or a one-line error saying how to install it."""
+    leave_signals_to_the_jvm()
     try:
         import ray
         import ray.data  # noqa: F401
