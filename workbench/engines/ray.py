@@ -28,7 +28,6 @@ data directory, models and index at the same paths (shared storage), as Ray's ow
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -43,8 +42,6 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-
-log = logging.getLogger(__name__)
 
 #: environment a worker needs to find what the driver finds (data, caches, offline hub)
 FORWARDED_ENV = ("WORKBENCH_DATA", "WORKBENCH_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
@@ -388,7 +385,7 @@ class RayEngine:
     def bm25_search(self, index_path: str | Path, k1: float, b: float, k: int, topics: pd.DataFrame) -> pd.DataFrame:
         """BM25 top-``k`` of every topic, searched by actors in shards (a run DataFrame, ordered
         as the local searcher's)."""
-        from ..data.trec import sort_run
+        from ..first_stage.bm25 import run_from_hits
 
         qids = topics["qid"].astype(str).tolist()
         queries = topics["query"].astype(str).tolist()
@@ -403,9 +400,7 @@ class RayEngine:
             found_qids.extend(shard_qids)
             docnos.extend(shard_docnos)
             scores.extend(shard_scores)
-        if not found_qids:
-            raise WorkbenchError("BM25 retrieved nothing for any query")
-        return sort_run(pd.DataFrame({"qid": found_qids, "docno": docnos, "score": scores}))
+        return run_from_hits(found_qids, docnos, scores)
 
     # -- what the manifest records
     def bind(self, spec: str, dataset: Any, device: str, model: Any) -> "BoundEngine":
@@ -428,17 +423,11 @@ class RayEngine:
     def describe(self) -> dict[str, Any]:
         """The engine and its cluster (the cluster is not started just to describe it)."""
         ray = require_ray()
-        if not ray.is_initialized():
-            return {"engine": self.name, "ray_address": self.address or "local", "ray_version": ray.__version__}
-        resources = ray.cluster_resources()
-        return {"engine": self.name, "ray_address": self.address or "local",
-                "ray_version": ray.__version__, "cluster_cpus": resources.get("CPU", 0),
-                "cluster_gpus": resources.get("GPU", 0)}
-
-    def shutdown(self) -> None:
-        ray = require_ray()
-        with contextlib.suppress(Exception):
-            ray.shutdown()
+        described = {"engine": self.name, "ray_address": self.address or "local", "ray_version": ray.__version__}
+        if ray.is_initialized():
+            resources = ray.cluster_resources()
+            described.update(cluster_cpus=resources.get("CPU", 0), cluster_gpus=resources.get("GPU", 0))
+        return described
 
 
 @dataclass
@@ -457,12 +446,6 @@ class BoundEngine:
         if self.encoder is None:
             raise WorkbenchError(f"{self.scorer.spec!r} has no encoder to encode passages with")
         return self.engine.encode_groups(self.encoder, groups)
-
-    def take_reports(self) -> list[dict[str, Any]]:
-        return self.engine.take_reports()
-
-    def manifest_fields(self) -> dict[str, Any]:
-        return manifest_fields(self.take_reports(), self.engine)
 
 
 def _assemble(parts: list[tuple[np.ndarray, Any]], n: int) -> Any:

@@ -58,10 +58,7 @@ class BM25Retriever:
 
     def search(self, topics: pd.DataFrame, k: int | None = None, batch_size: int = 1000) -> pd.DataFrame:
         """Top-``k`` BM25 results for every topic, as a run DataFrame (``qid, docno, score, rank``)."""
-        qids, docnos, scores = self.hits(topics["qid"].tolist(), topics["query"].tolist(), k, batch_size)
-        if not qids:
-            raise WorkbenchError("BM25 retrieved nothing for any query")
-        return sort_run(pd.DataFrame({"qid": qids, "docno": docnos, "score": scores}))
+        return run_from_hits(*self.hits(topics["qid"].tolist(), topics["query"].tolist(), k, batch_size))
 
     def hits(self, qids: list[str], queries: list[str], k: int | None = None,
              batch_size: int = 1000) -> tuple[list[str], list[str], list[float]]:
@@ -80,6 +77,14 @@ class BM25Retriever:
                     docnos.append(hit.docid)
                     scores.append(hit.score)
         return found_qids, docnos, scores
+
+
+def run_from_hits(qids: list[str], docnos: list[str], scores: list[float]) -> pd.DataFrame:
+    """The run of BM25 hits (as :meth:`BM25Retriever.hits` returns them, from one searcher or many
+    shards), ordered as trec_eval ranks it; an error when nothing was retrieved."""
+    if not qids:
+        raise WorkbenchError("BM25 retrieved nothing for any query")
+    return sort_run(pd.DataFrame({"qid": qids, "docno": docnos, "score": scores}))
 
 
 class BM25Mini(FirstStage):

@@ -16,13 +16,14 @@ is set aside (``.corrupt-<time>``) and its passages are encoded again. Many smal
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -134,11 +135,18 @@ class VectorCache:
         hashes = [text_hash(text) for text in texts]
         self._refresh()
         if any(h not in self._rows for h in hashes):
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with file_lock(self.directory, f"the passage vectors in {self.directory}"):
-                self._refresh()  # another process may have encoded them while this one waited
+            with self._writing():
                 self._encode_missing(texts, hashes, encode, progress, desc, chunk)
         return self._gather(hashes)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The one writer at a time: holds the directory's lock, with what other processes wrote
+        while this one waited indexed."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.directory, f"the passage vectors in {self.directory}"):
+            self._refresh()
+            yield
 
     def _encode_missing(self, texts, hashes, encode, progress, desc, chunk) -> None:
         missing: dict[bytes, str] = {}
@@ -203,9 +211,7 @@ class VectorCache:
 
     def store(self, texts: Sequence[str], vectors: Any) -> None:
         """Add the vectors of ``texts`` (encoded elsewhere, one group of :meth:`plan`) as one segment."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.directory, f"the passage vectors in {self.directory}"):
-            self._refresh()
+        with self._writing():
             keys = [text_hash(text) for text in texts]
             if all(key in self._rows for key in keys):
                 return  # another writer stored them meanwhile
