@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup eval test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
+.PHONY: setup setup-browser eval test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
@@ -55,9 +55,21 @@ data: setup
 index: setup
 	$(BIN)/workbench index
 
-# The sliced leaderboard as CSV, a Markdown summary and the slice plot, in runs/report/.
+# Headless Chromium (Debian's package) for the HTML report's browser test and screenshots;
+# Playwright drives it and never downloads a browser of its own. Needs root (or sudo) and apt.
+setup-browser:
+	command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+	chromium --version
+
+# runs/report/: the sliced leaderboard as CSV, a Markdown summary, the slice plot, and index.html
+# (self-contained: leaderboard, plots, per-query drill-downs for every system against its baseline).
+# A=... B=...: also drill into B against A. SCREENSHOTS=docs/report: PNGs of the DL19 leaderboard
+# and of the drill-down where official-bm25 and the best reranker disagree most (needs setup-browser).
+SCREENSHOTS ?=
 report: eval
-	$(BIN)/workbench report --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)")
+	$(BIN)/workbench report --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") $(if $(and $(A),$(B)),--pair "$(A)" "$(B)") $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
 compare: setup
 	$(BIN)/workbench compare $(A) $(B) --dataset $(firstword $(DATASETS))

@@ -309,6 +309,11 @@ def default_baseline(system: str) -> str | None:
     return parse_system(system).default_baseline
 
 
+def is_reranked(system: str) -> bool:
+    """Whether a system name is a reranker over candidates (``<candidates>+<reranker>``)."""
+    return isinstance(parse_system(system), RerankedSystem)
+
+
 _OPTION_CONTINUATION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*=")
 
 

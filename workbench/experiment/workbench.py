@@ -91,6 +91,16 @@ class Workbench:
         return run_experiment(self.session, datasets, systems, self.metrics, self.leaderboard, baseline=baseline,
                               query_types=query_types, correction=correction)
 
+    def best_reranker(self, dataset_name: str, board: pd.DataFrame | None = None) -> str | None:
+        """The reranked system (``<candidates>+<reranker>``) with the best headline metrics on the
+        dataset's leaderboard (MRR@10, then NDCG@5; ``all`` slice), or None when there is none."""
+        from ..report.inspection import best_system
+        from ..report.leaderboard import read_leaderboard
+        from .systems import is_reranked
+
+        board = read_leaderboard(self.leaderboard) if board is None else board
+        return best_system(board, dataset_name, eligible=is_reranked) if not board.empty else None
+
     def compare(self, a: str, b: str, dataset_name: str, metric: str = "ndcg@10", top: int = 5,
                 passages: int = 3) -> Comparison:
         """Per-query gains and losses of system ``b`` against system ``a``."""

@@ -1,0 +1,209 @@
+"""The HTML report (``runs/report/index.html``): one self-contained file (styles, script and
+plots inline; opens from disk with no server and no network) with, per dataset, the leaderboard
+(slices, confidence intervals, deltas, significance markers; sortable by any column, filterable
+by slice), the slice plot, and for every compared pair the queries with the largest gains and
+losses, each opening both rankings side by side; then the card and training curves of every
+model trained here that a system on the board uses.
+
+Markup lives in Jinja2 templates (``templates/``); this module only prepares values for them.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from ..analysis.query_types import SLICES
+from ..core.errors import WorkbenchError
+from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
+from .inspection import DatasetView, ReportData, TrainedModel, anchor, trained_models
+from .leaderboard import not_comparable
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SMALL_SLICE_MDE = 0.10  # as in summary.md: a slice that cannot detect a 10-point change is marked ‡
+
+
+@dataclass
+class Cell:
+    """One leaderboard cell: what it shows, what it sorts by, and an optional link and tooltip."""
+
+    text: str
+    sort: str = ""
+    href: str = ""
+    title: str = ""
+    css: str = ""
+    detail: str = ""  # a second, smaller line (a confidence interval)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def leaderboard_columns(board: pd.DataFrame) -> list[tuple[str, str]]:
+    """(key, header) of the report's leaderboard columns, in order, for what ``board`` holds."""
+    metrics = [m for m in DEFAULT_METRICS if m in board.columns]
+    headline = [m for m in HEADLINE_METRICS if m in board.columns]
+    columns = [("system", "system"), ("slice", "slice"), ("n", "n")]
+    columns += [(m, m) for m in metrics]
+    columns += [(f"delta_{m}", f"Δ {m}") for m in headline if f"delta_{m}" in board.columns]
+    columns += [(f"mde_{m}", f"MDE {m}") for m in headline if f"mde_{m}" in board.columns]
+    if f"wtl_{headline[0] if headline else ''}" in board.columns:
+        columns.append((f"wtl_{headline[0]}", f"W/T/L {headline[0]}"))
+    for key, header in (("baseline", "baseline"), ("precision", "precision"), ("candidates", "candidates"),
+                        ("wall_time_s", "seconds")):
+        if key in board.columns:
+            columns.append((key, header))
+    return columns
+
+
+def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The rows of a dataset's leaderboard as cells, with each system linked to its drill-down."""
+    pair_of = {pair.b: pair.anchor for pair in view.pairs if pair.origin == "baseline"}
+    rows = []
+    for record in view.board.to_dict("records"):
+        cells = []
+        small = any((_number(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in HEADLINE_METRICS)
+        for key, _ in columns:
+            if key == "system":
+                flagged = not_comparable(record)
+                cells.append(Cell(record["system"] + (" †" if flagged else ""), sort=record["system"],
+                                  href="#" + pair_of[record["system"]] if record["system"] in pair_of else "",
+                                  title=_text(record.get("comparability")) or _text(record.get("candidates")),
+                                  css="system"))
+            elif key == "slice":
+                cells.append(Cell(record["slice"] + (" ‡" if small else ""), sort=record["slice"],
+                                  title="too small to detect differences under 0.10" if small else ""))
+            elif key == "n":
+                cells.append(Cell(str(int(record["n_queries"])), sort=str(int(record["n_queries"]))))
+            elif key in DEFAULT_METRICS:
+                value = _number(record.get(key))
+                low, high = _number(record.get(f"{key}_ci_low")), _number(record.get(f"{key}_ci_high"))
+                cells.append(Cell("" if value is None else f"{value:.4f}", sort="" if value is None else repr(value),
+                                  detail="" if low is None or high is None else f"[{low:.3f}, {high:.3f}]",
+                                  css="num"))
+            elif key.startswith("delta_"):
+                metric = key[len("delta_"):]
+                value = _number(record.get(key))
+                marker = _text(record.get(f"sig_{metric}"))
+                p_value = _number(record.get(f"p_adj_{metric}", record.get(f"p_{metric}")))
+                css = "num" + (" up" if value and value > 0 else " down" if value and value < 0 else "")
+                cells.append(Cell("" if value is None else f"{value:+.4f}{marker}",
+                                  sort="" if value is None else repr(value), css=css,
+                                  title="" if p_value is None else f"p = {p_value:.4g} (corrected)"))
+            elif key.startswith("mde_"):
+                value = _number(record.get(key))
+                cells.append(Cell("" if value is None else f"{value:.3f}", sort="" if value is None else repr(value),
+                                  css="num"))
+            elif key == "wall_time_s":
+                value = _number(record.get(key))
+                cells.append(Cell("" if value is None else f"{value:.1f}", sort="" if value is None else repr(value),
+                                  css="num"))
+            else:
+                cells.append(Cell(_text(record.get(key)), sort=_text(record.get(key))))
+        rows.append({"slice": record["slice"], "cells": cells})
+    return rows
+
+
+def png_data_uri(figure_or_path) -> str:
+    """A PNG as a ``data:`` URI (the report embeds its images so it works as a single file)."""
+    if isinstance(figure_or_path, (str, Path)):
+        data = Path(figure_or_path).read_bytes()
+    else:
+        buffer = io.BytesIO()
+        figure_or_path.savefig(buffer, format="png", dpi=100)
+        data = buffer.getvalue()
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def markdown_html(text: str) -> str:
+    """A model card's Markdown as HTML (raw HTML in the card is escaped, not passed through)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def environment():
+    """The Jinja2 environment of the report templates (autoescaped)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = lambda value, digits=4: "" if _number(value) is None else f"{float(value):.{digits}f}"
+    env.filters["signed"] = lambda value, digits=4: "" if _number(value) is None else f"{float(value):+.{digits}f}"
+    return env
+
+
+def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dict[str, str],
+                metadata: dict[str, Any]) -> str:
+    """The report page for prepared dataset views, trained models and plot data URIs."""
+    datasets = []
+    for view in views:
+        columns = leaderboard_columns(view.board)
+        datasets.append({"view": view, "columns": columns, "rows": leaderboard_cells(view, columns),
+                         "plot": plots.get(view.name, ""), "slices": [s for s in SLICES
+                                                                      if s in set(view.board["slice"])]})
+    cards = [{"model": model, "card": markdown_html(model.card_markdown) if model.card_markdown else "",
+              "curves": png_data_uri(model.curves_png) if model.curves_png else ""} for model in models]
+    return environment().get_template("report.html.j2").render(
+        datasets=datasets, models=cards, meta=metadata, headline=list(HEADLINE_METRICS),
+        small_slice_mde=SMALL_SLICE_MDE, models_anchor=anchor("trained-models"))
+
+
+def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, str]] = (),
+               query_types: str | Path | None = None, metric: str = "ndcg@10", top: int = 10, passages: int = 10,
+               progress=None, source: str = "") -> tuple[str, list[DatasetView]]:
+    """The report page for a leaderboard, read through ``session`` (no model is called), and the
+    dataset views it shows."""
+    from .plots import plot_slices
+
+    if board.empty:
+        raise WorkbenchError("the leaderboard is empty: run `workbench eval` (make eval) first")
+    named_pairs = list(named_pairs)
+    on_board = set(board["system"])
+    for a, b in named_pairs:
+        missing = [s for s in (a, b) if s not in on_board]
+        if missing:
+            raise WorkbenchError(f"--pair {a} {b}: not on the leaderboard: {', '.join(missing)} "
+                                 "(run `workbench eval --systems ...` first)")
+    data = ReportData(session, board, query_types=query_types, metric=metric, top=top, passages=passages,
+                      progress=progress)
+    views = [data.dataset_view(name, named_pairs) for name in sorted(board["dataset"].unique())]
+    plots = {view.name: png_data_uri(plot_slices(view.board, tuple(HEADLINE_METRICS), datasets=[view.name]))
+             for view in views}
+    from importlib.metadata import version
+
+    metadata = {"generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "source": source, "workbench": version("workbench"), "ranx": version("ranx"),
+                "metric": metric, "top": top, "passages": passages,
+                "data_dir": str(session.dataset(views[0].name).topics_path.parent.parent) if views else ""}
+    return render_html(views, trained_models(board["system"].unique()), plots, metadata), views
+
+
+def write_html_report(session, board: pd.DataFrame, out_dir: str | Path = "runs/report",
+                      named_pairs: Iterable[tuple[str, str]] = (), query_types: str | Path | None = None,
+                      metric: str = "ndcg@10", top: int = 10, passages: int = 10, progress=None,
+                      source: str = "") -> tuple[Path, list[DatasetView]]:
+    """Write ``index.html`` into ``out_dir`` atomically; returns its path and the dataset views."""
+    from ..core.files import atomic_write
+
+    page, views = build_html(session, board, named_pairs, query_types=query_types, metric=metric, top=top,
+                      passages=passages, progress=progress, source=source)
+    path = Path(out_dir) / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        handle.write(page)
+    return path, views

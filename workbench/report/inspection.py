@@ -1,0 +1,319 @@
+"""What the HTML report shows, gathered from the leaderboard, the stored runs and the data
+directory, with no model call: per dataset the leaderboard rows, and for each compared pair of
+systems the queries with the largest gains and losses, each with both rankings side by side
+(passage text, NIST grades, unjudged marked) and the query type with the rule that labelled it.
+
+The gathering is separate from the rendering (:mod:`.html`), so the notebook and tests can use
+the same views.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.query_types import SLICES, load_query_types
+from ..core.errors import WorkbenchError
+from ..core.files import sha256_file
+from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS, Evaluation, evaluate_cached
+from ..evaluation.stats import wins_ties_losses
+
+DRILL_METRIC = "ndcg@10"  # orders the gains and losses: graded, and deep enough to see a ranking change
+SHOWN_METRICS = ("mrr@10", "ndcg@5", "ndcg@10")  # per-query values shown beside each drill-down
+TIE_TOLERANCE = 1e-9  # as wins_ties_losses counts ties
+
+
+def anchor(*parts: str) -> str:
+    """A stable HTML id for a system, pair or query: readable prefix plus a short hash (system
+    names hold ``+ : , = [ |`` and can be long)."""
+    text = "\x00".join(parts)
+    readable = re.sub(r"[^a-z0-9]+", "-", parts[0].lower()).strip("-")[:24] or "x"
+    return f"{readable}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:10]}"
+
+
+@dataclass
+class Passage:
+    """One ranked passage of one system for one query."""
+
+    rank: int
+    docno: str
+    score: float
+    grade: int | None  # None: not judged by NIST
+    text: str
+    other_rank: int | None  # its rank in the other system's run (None: not retrieved there)
+
+    @property
+    def relevant(self) -> bool:
+        return self.grade is not None and self.grade > 0
+
+
+@dataclass
+class QueryDrill:
+    """One query of a pair: both systems' values and top passages."""
+
+    qid: str
+    query: str
+    type: str
+    reason: str
+    values: dict[str, tuple[float, float]]  # metric -> (a, b)
+    delta: float  # b - a on the pair's metric
+    a_passages: list[Passage]
+    b_passages: list[Passage]
+    n_judged: int
+    n_relevant: int  # at the dataset's relevance level
+    anchor: str
+
+
+@dataclass
+class PairView:
+    """System ``b`` against system ``a`` on one dataset, query by query."""
+
+    dataset: str
+    a: str
+    b: str
+    metric: str
+    origin: str  # "baseline" (the leaderboard's pair) or "named" (asked for by the user)
+    mean_a: float
+    mean_b: float
+    wtl: str
+    per_slice: list[dict[str, Any]]
+    gains: list[QueryDrill]
+    losses: list[QueryDrill]
+    anchor: str
+    significance: dict[str, str] = field(default_factory=dict)  # headline metric -> "+0.0123**" (slice all)
+
+    @property
+    def largest_disagreement(self) -> QueryDrill | None:
+        """The query whose metric changed most, either way."""
+        queries = self.gains + self.losses
+        return max(queries, key=lambda q: (abs(q.delta), q.qid)) if queries else None
+
+
+@dataclass
+class TrainedModel:
+    """A model trained here that a system on the board uses: its card and training curves."""
+
+    name: str
+    directory: Path
+    card_markdown: str | None
+    curves_png: Path | None
+    systems: list[str]
+    anchor: str
+
+
+@dataclass
+class DatasetView:
+    """Everything the report shows for one dataset."""
+
+    name: str
+    board: pd.DataFrame  # the leaderboard rows of this dataset, every slice
+    pairs: list[PairView]
+    n_topics: int
+    n_unjudged: int
+    relevance_level: int
+    label_sources: dict[str, int]
+    anchor: str
+
+
+def baseline_pairs(board: pd.DataFrame, dataset: str) -> list[tuple[str, str]]:
+    """(baseline, system) for every system the leaderboard compares with a baseline on ``dataset``."""
+    rows = board[(board["dataset"] == dataset) & (board.get("slice", "all") == "all")]
+    pairs = []
+    for record in rows.to_dict("records"):
+        base = record.get("baseline")
+        if isinstance(base, str) and base:
+            pairs.append((base, record["system"]))
+    return list(dict.fromkeys(pairs))
+
+
+def best_system(board: pd.DataFrame, dataset: str, metrics: Iterable[str] = tuple(HEADLINE_METRICS),
+                eligible: Callable[[str], bool] | None = None) -> str | None:
+    """The system with the highest first headline metric (ties: the next ones, then the name) on
+    ``dataset``'s ``all`` slice, among the systems ``eligible`` accepts (default: every one;
+    :meth:`Workbench.best_reranker <workbench.experiment.Workbench.best_reranker>` passes the
+    reranked ones)."""
+    metrics = [m for m in metrics if m in board.columns]
+    rows = board[(board["dataset"] == dataset) & (board.get("slice", "all") == "all")]
+    if eligible is not None:
+        rows = rows[[bool(eligible(s)) for s in rows["system"]]]
+    if rows.empty or not metrics:
+        return None
+    ordered = rows.sort_values(metrics + ["system"], ascending=[False] * len(metrics) + [True], kind="mergesort")
+    return str(ordered["system"].iloc[0])
+
+
+_FINETUNED = re.compile(r"finetuned:([A-Za-z0-9_.\-]+)((?:,[a-z_]+=[^,|\]+]+)*)")
+
+
+def trained_model_names(system: str) -> list[tuple[str, str | None]]:
+    """(name, root option or None) of every ``finetuned:<name>`` model a system uses, as a
+    reranker or as a first-stage encoder."""
+    found = []
+    for match in _FINETUNED.finditer(system):
+        options = dict(part.split("=", 1) for part in match.group(2).split(",") if "=" in part)
+        found.append((match.group(1), options.get("root")))
+    return list(dict.fromkeys(found))
+
+
+class ReportData:
+    """Reads what the report needs through a workbench session: stored runs (checked against
+    their manifests), evaluations (cached by run and qrels checksum), qrels, topics, query types
+    and passage texts."""
+
+    def __init__(self, session, board: pd.DataFrame, query_types: str | Path | None = None,
+                 metric: str = DRILL_METRIC, top: int = 10, passages: int = 10, progress=None):
+        if metric not in DEFAULT_METRICS:
+            raise WorkbenchError(f"unknown drill-down metric {metric!r}; one of {', '.join(DEFAULT_METRICS)}")
+        if top < 1 or passages < 1:
+            raise WorkbenchError("--top and --passages must be at least 1")
+        self.session = session
+        self.board = board
+        self.query_types = query_types
+        self.metric = metric
+        self.top = top
+        self.passages = passages
+        self.progress = progress or (lambda message: None)
+        self._runs: dict[tuple[str, str], pd.DataFrame] = {}
+        self._evaluations: dict[tuple[str, str], Evaluation] = {}
+
+    # -- inputs
+    def run(self, dataset: str, system: str) -> pd.DataFrame:
+        key = (dataset, system)
+        if key not in self._runs:
+            rows = self.board[(self.board["dataset"] == dataset) & (self.board["system"] == system)]
+            run_path = rows["run_path"].iloc[0] if "run_path" in rows.columns and not rows.empty else None
+            stored = self.session.store.load(dataset, system, run_path if isinstance(run_path, str) else None)
+            self._runs[key] = stored.run
+            data = self.session.dataset(dataset)
+            self._evaluations[key] = evaluate_cached(stored.run, stored.manifest["sha256"], data.qrels,
+                                                     sha256_file(data.qrels_path), data.relevance_level,
+                                                     list(DEFAULT_METRICS))
+        return self._runs[key]
+
+    def evaluation(self, dataset: str, system: str) -> Evaluation:
+        self.run(dataset, system)
+        return self._evaluations[(dataset, system)]
+
+    # -- views
+    def dataset_view(self, dataset_name: str, named_pairs: Iterable[tuple[str, str]] = ()) -> DatasetView:
+        dataset = self.session.dataset(dataset_name)
+        labels = load_query_types(dataset, override_path=self.query_types)
+        rows = self.board[self.board["dataset"] == dataset_name]
+        on_board = set(rows["system"])
+        pairs = [(a, b, "baseline") for a, b in baseline_pairs(self.board, dataset_name)]
+        for a, b in named_pairs:
+            if a in on_board and b in on_board and (a, b) not in {(x, y) for x, y, _ in pairs}:
+                pairs.append((a, b, "named"))
+        views = []
+        for a, b, origin in pairs:
+            self.progress(f"{dataset_name}: {b} vs {a}")
+            views.append(self.pair_view(dataset, labels, a, b, origin))
+        return DatasetView(dataset_name, rows.reset_index(drop=True), views, n_topics=len(dataset.topics),
+                           n_unjudged=dataset.n_unjudged, relevance_level=dataset.relevance_level,
+                           label_sources=dict(labels.attrs.get("sources", {})), anchor=anchor(dataset_name))
+
+    def pair_view(self, dataset, labels: pd.DataFrame, a: str, b: str, origin: str) -> PairView:
+        name = dataset.name
+        per_a, per_b = self.evaluation(name, a).per_query, self.evaluation(name, b).per_query
+        qids = per_a.index
+        values_a = per_a[self.metric]
+        values_b = per_b[self.metric].reindex(qids).fillna(0.0)
+        delta = (values_b - values_a).rename("delta")
+        order = pd.DataFrame({"delta": delta.to_numpy(), "key": qids.astype(str)}, index=qids.rename(None))
+        # the tolerance of wins_ties_losses: a difference below it is a tie, shown in neither list
+        gains = order[order["delta"] > TIE_TOLERANCE].sort_values(["delta", "key"], ascending=[False, True])
+        losses = order[order["delta"] < -TIE_TOLERANCE].sort_values(["delta", "key"], ascending=[True, True])
+        gains, losses = gains.head(self.top), losses.head(self.top)
+        topics = dataset.topics.set_index("qid")["query"]
+        label_table = labels.set_index("qid")
+        qrels = dataset.qrels
+        run_a, run_b = self.run(name, a), self.run(name, b)
+        pair_anchor = anchor(b, a, name)
+
+        def drill(qid: str) -> QueryDrill:
+            grades = qrels[qrels["qid"] == qid].set_index("docno")["label"].astype(int)
+            side_a, side_b = self._top(run_a, qid), self._top(run_b, qid)
+            ranks_a, ranks_b = self._ranks(run_a, qid), self._ranks(run_b, qid)
+            label = label_table.loc[qid] if qid in label_table.index else None
+            return QueryDrill(
+                qid=str(qid), query=str(topics.get(qid, "")),
+                type=str(label["label"]) if label is not None else "", reason=str(label["reason"]) if label is not None else "",
+                values={m: (float(per_a.at[qid, m]), float(per_b[m].get(qid, 0.0))) for m in SHOWN_METRICS
+                        if m in per_a.columns},
+                delta=float(delta[qid]),
+                a_passages=self._passages(dataset, side_a, grades, ranks_b),
+                b_passages=self._passages(dataset, side_b, grades, ranks_a),
+                n_judged=int(len(grades)), n_relevant=int((grades >= dataset.relevance_level).sum()),
+                anchor=anchor(str(qid), pair_anchor))
+
+        per_slice = []
+        for slice_name in SLICES:
+            chosen = qids if slice_name == "all" else \
+                pd.Index([q for q in qids if q in label_table.index and label_table.at[q, "label"] == slice_name])
+            if len(chosen) == 0:
+                continue
+            per_slice.append({"slice": slice_name, "n": len(chosen), "mean_a": float(values_a[chosen].mean()),
+                              "mean_b": float(values_b[chosen].mean()), "delta": float(delta[chosen].mean()),
+                              "wtl": str(wins_ties_losses(values_a[chosen], values_b[chosen]))})
+        return PairView(dataset=name, a=a, b=b, metric=self.metric, origin=origin,
+                        mean_a=float(values_a.mean()), mean_b=float(values_b.mean()),
+                        wtl=str(wins_ties_losses(values_a, values_b)), per_slice=per_slice,
+                        gains=[drill(q) for q in gains.index], losses=[drill(q) for q in losses.index],
+                        anchor=pair_anchor, significance=self._significance(name, a, b))
+
+    def _significance(self, dataset: str, a: str, b: str) -> dict[str, str]:
+        """The leaderboard's delta and corrected marker of ``b`` against ``a`` (slice all), where
+        the leaderboard compared them."""
+        rows = self.board[(self.board["dataset"] == dataset) & (self.board["system"] == b)
+                          & (self.board.get("slice", "all") == "all")]
+        if rows.empty or rows.get("baseline", pd.Series([None])).iloc[0] != a:
+            return {}
+        record = rows.iloc[0]
+        out = {}
+        for metric in HEADLINE_METRICS:
+            value = record.get(f"delta_{metric}", np.nan)
+            if not pd.isna(value):
+                marker = record.get(f"sig_{metric}", "")
+                out[metric] = f"{value:+.4f}{'' if pd.isna(marker) else marker}"
+        return out
+
+    def _top(self, run: pd.DataFrame, qid: str) -> pd.DataFrame:
+        return run[run["qid"] == qid].nsmallest(self.passages, "rank")
+
+    @staticmethod
+    def _ranks(run: pd.DataFrame, qid: str) -> dict[str, int]:
+        rows = run[run["qid"] == qid]
+        return dict(zip(rows["docno"].astype(str), rows["rank"].astype(int)))
+
+    def _passages(self, dataset, top: pd.DataFrame, grades: pd.Series, other_ranks: dict[str, int]) -> list[Passage]:
+        texts = self.session.collection(dataset).texts
+        return [Passage(rank=int(row.rank), docno=str(row.docno), score=float(row.score),
+                        grade=int(grades[row.docno]) if row.docno in grades.index else None,
+                        text=texts.get(str(row.docno), ""), other_rank=other_ranks.get(str(row.docno)))
+                for row in top.itertuples(index=False)]
+
+
+def trained_models(systems: Iterable[str]) -> list[TrainedModel]:
+    """The models trained here that ``systems`` use, with their card (``README.md``) and curves
+    (``training.png``) from ``<models>/<name>/`` (``workbench train`` writes both)."""
+    from ..models.ranker import models_root
+
+    users: dict[tuple[str, str | None], list[str]] = {}
+    for system in systems:
+        for key in trained_model_names(system):
+            users.setdefault(key, []).append(system)
+    models = []
+    for (name, root), used_by in users.items():
+        directory = Path(root or models_root()) / name
+        card = directory / "README.md"
+        curves = directory / "training.png"
+        models.append(TrainedModel(name=name, directory=directory,
+                                   card_markdown=card.read_text(encoding="utf-8") if card.is_file() else None,
+                                   curves_png=curves if curves.is_file() else None, systems=used_by,
+                                   anchor=anchor("model", name, str(directory))))
+    return models
