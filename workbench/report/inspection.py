@@ -317,3 +317,63 @@ def trained_models(systems: Iterable[str]) -> list[TrainedModel]:
                                    curves_png=curves if curves.is_file() else None, systems=used_by,
                                    anchor=anchor("model", name, str(directory))))
     return models
+
+
+def slice_effects(board: pd.DataFrame, dataset: str, metric: str = HEADLINE_METRICS[1]) -> pd.DataFrame:
+    """Which query-type slice each compared system helps or hurts on ``dataset``: per system and
+    slice the delta against its baseline, the corrected significance marker and p-value, the
+    minimal detectable effect (80% power at 0.05) and a verdict that reads a missing ``*`` on a
+    small slice as "could not tell", not as "no difference"."""
+    rows = board[(board["dataset"] == dataset) & board.get("baseline", pd.Series(dtype=object)).notna()]
+    rows = rows[rows["baseline"].astype(str) != ""] if not rows.empty else rows
+    out = []
+    for record in rows.to_dict("records"):
+        delta = _float(record.get(f"delta_{metric}"))
+        marker = record.get(f"sig_{metric}")
+        marker = marker if isinstance(marker, str) else ""
+        mde = _float(record.get(f"mde_{metric}"))
+        if np.isnan(delta):
+            verdict = ""
+        elif marker:
+            verdict = "helps" if delta > 0 else "hurts"
+        elif not np.isnan(mde) and abs(delta) < mde:
+            verdict = f"could not tell (|Δ| below the MDE {mde:.3f} of n={int(record['n_queries'])})"
+        else:
+            verdict = "not significant after correction"
+        out.append({"system": record["system"], "baseline": record["baseline"], "slice": record["slice"],
+                    "n": int(record["n_queries"]), metric: _float(record.get(metric)), f"delta_{metric}": delta,
+                    "sig": marker, "p_adj": _float(record.get(f"p_adj_{metric}")), "mde": mde, "verdict": verdict})
+    columns = ["system", "baseline", "slice", "n", metric, f"delta_{metric}", "sig", "p_adj", "mde", "verdict"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def disagreement(data: "ReportData", dataset: str, systems: list[str], metric: str = DRILL_METRIC,
+                 top: int = 10) -> pd.DataFrame:
+    """The queries on which ``systems`` disagree most: per query each system's ``metric``, the
+    ``spread`` (best minus worst), which systems are best and worst, and the Kendall tau between
+    those two systems' rankings of the passages both retrieved; largest spreads first."""
+    from scipy.stats import kendalltau
+
+    if len(systems) < 2:
+        raise WorkbenchError(f"disagreement needs at least two systems on {dataset}, got {len(systems)}")
+    per_query = pd.DataFrame({s: data.evaluation(dataset, s).per_query[metric] for s in systems})
+    spread = per_query.max(axis=1) - per_query.min(axis=1)
+    table = per_query.assign(spread=spread, best=per_query.idxmax(axis=1), worst=per_query.idxmin(axis=1))
+    table = table.assign(key=table.index.astype(str)).sort_values(["spread", "key"], ascending=[False, True])
+    table = table.drop(columns="key").head(top)
+    topics = data.session.dataset(dataset).topics.set_index("qid")["query"]
+    taus = []
+    for qid, record in table.iterrows():
+        ranks_best = ReportData._ranks(data.run(dataset, record["best"]), qid)
+        ranks_worst = ReportData._ranks(data.run(dataset, record["worst"]), qid)
+        shared = sorted(set(ranks_best) & set(ranks_worst))
+        taus.append(float(kendalltau([ranks_best[d] for d in shared], [ranks_worst[d] for d in shared]).statistic)
+                    if len(shared) > 1 else float("nan"))
+    return table.assign(kendall_tau=taus, query=[topics.get(q, "") for q in table.index])
