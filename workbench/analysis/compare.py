@@ -15,6 +15,8 @@ from ..data.datasets import Dataset
 from ..evaluation.metrics import Evaluation
 from ..evaluation.stats import wins_ties_losses
 
+TIE_TOLERANCE = 1e-9  # as wins_ties_losses counts ties
+
 
 def per_query_deltas(a: pd.DataFrame, b: pd.DataFrame, metric: str, topics: pd.DataFrame,
                      labels: pd.DataFrame) -> pd.DataFrame:
@@ -25,6 +27,16 @@ def per_query_deltas(a: pd.DataFrame, b: pd.DataFrame, metric: str, topics: pd.D
     frame = frame.merge(topics[["qid", "query"]], on="qid", how="left")
     frame = frame.merge(labels[["qid", "label", "reason"]].rename(columns={"label": "type"}), on="qid", how="left")
     return frame.sort_values(["delta", "qid"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def gains_and_losses(deltas: pd.DataFrame, top: int, tolerance: float = TIE_TOLERANCE
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``top`` largest gains (delta descending) and losses (most negative first) of a
+    :func:`per_query_deltas` table; a difference within ``tolerance`` is a tie, as
+    :func:`~workbench.evaluation.stats.wins_ties_losses` counts it, and shown in neither."""
+    gains = deltas[deltas["delta"] > tolerance].head(top)
+    losses = deltas[deltas["delta"] < -tolerance].sort_values("delta", kind="mergesort").head(top)
+    return gains.reset_index(drop=True), losses.reset_index(drop=True)
 
 
 def top_passages(run: pd.DataFrame, qid: str, qrels: pd.DataFrame, collection: Collection | None,
@@ -62,14 +74,12 @@ def compare_runs(dataset: Dataset, a: str, b: str, evaluations: dict[str, Evalua
     """Compare system ``b`` with system ``a`` query by query, from their evaluations and runs
     (``Workbench.compare`` produces them by name)."""
     deltas = per_query_deltas(evaluations[a].per_query, evaluations[b].per_query, metric, dataset.topics, labels)
-    gains = deltas[deltas["delta"] > 0].head(top)
-    losses = deltas[deltas["delta"] < 0].sort_values("delta", kind="mergesort").head(top)
+    gains, losses = gains_and_losses(deltas, top)
     shown = {}
     for qid in list(gains["qid"]) + list(losses["qid"]):
         for name in (a, b):
             shown[(name, qid)] = top_passages(runs[name], qid, dataset.qrels, collection, passages)
-    return Comparison(dataset.name, a, b, metric, deltas, gains.reset_index(drop=True), losses.reset_index(drop=True),
-                      shown)
+    return Comparison(dataset.name, a, b, metric, deltas, gains, losses, shown)
 
 
 def format_comparison(comparison: Comparison, width: int = 100) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from ..analysis.compare import gains_and_losses, per_query_deltas
 from ..analysis.query_types import SLICES, load_query_types
 from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
@@ -25,7 +26,6 @@ from ..evaluation.stats import wins_ties_losses
 
 DRILL_METRIC = "ndcg@10"  # orders the gains and losses: graded, and deep enough to see a ranking change
 SHOWN_METRICS = ("mrr@10", "ndcg@5", "ndcg@10")  # per-query values shown beside each drill-down
-TIE_TOLERANCE = 1e-9  # as wins_ties_losses counts ties
 
 
 def anchor(*parts: str) -> str:
@@ -222,14 +222,10 @@ class ReportData:
         per_a, per_b = self.evaluation(name, a).per_query, self.evaluation(name, b).per_query
         qids = per_a.index
         values_a = per_a[self.metric]
-        values_b = per_b[self.metric].reindex(qids).fillna(0.0)
-        delta = (values_b - values_a).rename("delta")
-        order = pd.DataFrame({"delta": delta.to_numpy(), "key": qids.astype(str)}, index=qids.rename(None))
-        # the tolerance of wins_ties_losses: a difference below it is a tie, shown in neither list
-        gains = order[order["delta"] > TIE_TOLERANCE].sort_values(["delta", "key"], ascending=[False, True])
-        losses = order[order["delta"] < -TIE_TOLERANCE].sort_values(["delta", "key"], ascending=[True, True])
-        gains, losses = gains.head(self.top), losses.head(self.top)
-        topics = dataset.topics.set_index("qid")["query"]
+        values_b = per_b[self.metric].reindex(qids).fillna(0.0)  # a judged query missing from b scores 0
+        deltas = per_query_deltas(per_a, per_b, self.metric, dataset.topics, labels)
+        gains, losses = gains_and_losses(deltas, self.top)
+        delta = deltas.set_index("qid")["delta"]
         label_table = labels.set_index("qid")
         qrels = dataset.qrels
         run_a, run_b = self.run(name, a), self.run(name, b)
@@ -239,10 +235,9 @@ class ReportData:
             grades = qrels[qrels["qid"] == qid].set_index("docno")["label"].astype(int)
             side_a, side_b = self._top(run_a, qid), self._top(run_b, qid)
             ranks_a, ranks_b = self._ranks(run_a, qid), self._ranks(run_b, qid)
-            label = label_table.loc[qid] if qid in label_table.index else None
+            row = deltas.loc[deltas["qid"] == qid].iloc[0]
             return QueryDrill(
-                qid=str(qid), query=str(topics.get(qid, "")),
-                type=str(label["label"]) if label is not None else "", reason=str(label["reason"]) if label is not None else "",
+                qid=str(qid), query=_text(row["query"]), type=_text(row["type"]), reason=_text(row["reason"]),
                 values={m: (float(per_a.at[qid, m]), float(per_b[m].get(qid, 0.0))) for m in SHOWN_METRICS
                         if m in per_a.columns},
                 delta=float(delta[qid]),
@@ -263,7 +258,7 @@ class ReportData:
         return PairView(dataset=name, a=a, b=b, metric=self.metric, origin=origin,
                         mean_a=float(values_a.mean()), mean_b=float(values_b.mean()),
                         wtl=str(wins_ties_losses(values_a, values_b)), per_slice=per_slice,
-                        gains=[drill(q) for q in gains.index], losses=[drill(q) for q in losses.index],
+                        gains=[drill(q) for q in gains["qid"]], losses=[drill(q) for q in losses["qid"]],
                         anchor=pair_anchor, significance=self._significance(name, a, b))
 
     def _significance(self, dataset: str, a: str, b: str) -> dict[str, str]:
@@ -345,6 +340,10 @@ def slice_effects(board: pd.DataFrame, dataset: str, metric: str = HEADLINE_METR
                     "sig": marker, "p_adj": _float(record.get(f"p_adj_{metric}")), "mde": mde, "verdict": verdict})
     columns = ["system", "baseline", "slice", "n", metric, f"delta_{metric}", "sig", "p_adj", "mde", "verdict"]
     return pd.DataFrame(out, columns=columns)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _float(value: Any) -> float:
