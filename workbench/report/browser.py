@@ -82,7 +82,7 @@ def screenshots(html: str | Path, out_dir: str | Path, dataset: str, pair_anchor
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with open_page(html) as (page, errors):
+    with open_page(html, width=1900, height=1000) as (page, errors):  # wide enough for the whole leaderboard
         section = page.locator(f"section.dataset[data-dataset='{dataset}']")
         if section.count() == 0:
             raise WorkbenchError(f"the report has no dataset {dataset!r}", html)
