@@ -304,3 +304,20 @@ def test_real_report_in_chromium(real_report):
     browser_or_skip()
     path, board, _ = real_report
     exercise_in_browser(path, board, "dl19")
+
+
+def test_cli_screenshots(tiny_report, capsys, tmp_path):
+    """--screenshots: the leaderboard and the drill-down of the query where the baseline and the
+    best reranker disagree most, as PNG files."""
+    browser_or_skip()
+    from workbench.cli import main
+
+    path, _, _ = tiny_report
+    code = main(["report", "--leaderboard", str(path.parent.parent / "runs" / "leaderboard.csv"), "--out",
+                 str(tmp_path / "out"), "--data-dir", str(make_tiny_data(tmp_path / "data")), "--quiet",
+                 "--screenshots", str(tmp_path / "shots")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "drill-down\tdl19: official-bm25+tfidf vs official-bm25, query " in out
+    for name in ("leaderboard-dl19.png", "drilldown-dl19.png"):
+        assert (tmp_path / "shots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
