@@ -22,7 +22,7 @@ import pandas as pd
 from ..analysis.query_types import SLICES
 from ..core.errors import WorkbenchError
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
-from .inspection import DatasetView, ReportData, TrainedModel, anchor, trained_models
+from .inspection import DatasetView, ReportData, TrainedModel, anchor, text_or_empty, trained_models
 from .leaderboard import not_comparable
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -47,10 +47,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def leaderboard_columns(board: pd.DataFrame) -> list[tuple[str, str]]:
@@ -82,7 +78,8 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
                 flagged = not_comparable(record)
                 cells.append(Cell(record["system"] + (" †" if flagged else ""), sort=record["system"],
                                   href="#" + pair_of[record["system"]] if record["system"] in pair_of else "",
-                                  title=_text(record.get("comparability")) or _text(record.get("candidates")),
+                                  title=(text_or_empty(record.get("comparability"))
+                                         or text_or_empty(record.get("candidates"))),
                                   css="system"))
             elif key == "slice":
                 cells.append(Cell(record["slice"] + (" ‡" if small else ""), sort=record["slice"],
@@ -98,7 +95,7 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
             elif key.startswith("delta_"):
                 metric = key[len("delta_"):]
                 value = _number(record.get(key))
-                marker = _text(record.get(f"sig_{metric}"))
+                marker = text_or_empty(record.get(f"sig_{metric}"))
                 p_value = _number(record.get(f"p_adj_{metric}", record.get(f"p_{metric}")))
                 css = "num" + (" up" if value and value > 0 else " down" if value and value < 0 else "")
                 cells.append(Cell("" if value is None else f"{value:+.4f}{marker}",
@@ -113,7 +110,7 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
                 cells.append(Cell("" if value is None else f"{value:.1f}", sort="" if value is None else repr(value),
                                   css="num"))
             else:
-                cells.append(Cell(_text(record.get(key)), sort=_text(record.get(key))))
+                cells.append(Cell(text_or_empty(record.get(key)), sort=text_or_empty(record.get(key))))
         rows.append({"slice": record["slice"], "cells": cells})
     return rows
 

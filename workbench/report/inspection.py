@@ -237,7 +237,8 @@ class ReportData:
             ranks_a, ranks_b = self._ranks(run_a, qid), self._ranks(run_b, qid)
             row = deltas.loc[deltas["qid"] == qid].iloc[0]
             return QueryDrill(
-                qid=str(qid), query=_text(row["query"]), type=_text(row["type"]), reason=_text(row["reason"]),
+                qid=str(qid), query=text_or_empty(row["query"]), type=text_or_empty(row["type"]),
+                reason=text_or_empty(row["reason"]),
                 values={m: (float(per_a.at[qid, m]), float(per_b[m].get(qid, 0.0))) for m in SHOWN_METRICS
                         if m in per_a.columns},
                 delta=float(delta[qid]),
@@ -342,7 +343,8 @@ def slice_effects(board: pd.DataFrame, dataset: str, metric: str = HEADLINE_METR
     return pd.DataFrame(out, columns=columns)
 
 
-def _text(value: Any) -> str:
+def text_or_empty(value: Any) -> str:
+    """A value as text; None and NaN (a missing CSV cell) as the empty string."""
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
