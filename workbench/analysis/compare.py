@@ -16,6 +16,7 @@ from ..evaluation.metrics import Evaluation
 from ..evaluation.stats import wins_ties_losses
 
 TIE_TOLERANCE = 1e-9  # as wins_ties_losses counts ties
+UNJUDGED = -1  # the grade top_passages gives a passage without a judgment
 
 
 def per_query_deltas(a: pd.DataFrame, b: pd.DataFrame, metric: str, topics: pd.DataFrame,
@@ -44,7 +45,7 @@ def top_passages(run: pd.DataFrame, qid: str, qrels: pd.DataFrame, collection: C
     """A run's top ``k`` passages for a query with their grades (-1: unjudged) and text."""
     top = run[run["qid"] == qid].nsmallest(k, "rank")[["rank", "docno", "score"]]
     grades = qrels[qrels["qid"] == qid].set_index("docno")["label"]
-    top = top.assign(grade=top["docno"].map(grades).fillna(-1).astype(int))
+    top = top.assign(grade=top["docno"].map(grades).fillna(UNJUDGED).astype(int))
     if collection is not None:
         top = top.assign(text=[collection.texts.get(docno, "") for docno in top["docno"]])
     return top.reset_index(drop=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,11 +21,12 @@ import pandas as pd
 from ..analysis.query_types import SLICES
 from ..core.errors import WorkbenchError
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
-from .inspection import DatasetView, ReportData, TrainedModel, anchor, text_or_empty, trained_models
+from .inspection import (DatasetView, ReportData, TrainedModel, anchor, number_or_none, text_or_empty,
+                         trained_models)
 from .leaderboard import not_comparable
+from .summary import SMALL_SLICE_MDE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SMALL_SLICE_MDE = 0.10  # as in summary.md: a slice that cannot detect a 10-point change is marked ‡
 
 
 @dataclass
@@ -39,14 +39,6 @@ class Cell:
     title: str = ""
     css: str = ""
     detail: str = ""  # a second, smaller line (a confidence interval)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def leaderboard_columns(board: pd.DataFrame) -> list[tuple[str, str]]:
@@ -72,7 +64,7 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
     rows = []
     for record in view.board.to_dict("records"):
         cells = []
-        small = any((_number(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in HEADLINE_METRICS)
+        small = any((number_or_none(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in HEADLINE_METRICS)
         for key, _ in columns:
             if key == "system":
                 flagged = not_comparable(record)
@@ -87,26 +79,26 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
             elif key == "n":
                 cells.append(Cell(str(int(record["n_queries"])), sort=str(int(record["n_queries"]))))
             elif key in DEFAULT_METRICS:
-                value = _number(record.get(key))
-                low, high = _number(record.get(f"{key}_ci_low")), _number(record.get(f"{key}_ci_high"))
+                value = number_or_none(record.get(key))
+                low, high = number_or_none(record.get(f"{key}_ci_low")), number_or_none(record.get(f"{key}_ci_high"))
                 cells.append(Cell("" if value is None else f"{value:.4f}", sort="" if value is None else repr(value),
                                   detail="" if low is None or high is None else f"[{low:.3f}, {high:.3f}]",
                                   css="num"))
             elif key.startswith("delta_"):
                 metric = key[len("delta_"):]
-                value = _number(record.get(key))
+                value = number_or_none(record.get(key))
                 marker = text_or_empty(record.get(f"sig_{metric}"))
-                p_value = _number(record.get(f"p_adj_{metric}", record.get(f"p_{metric}")))
+                p_value = number_or_none(record.get(f"p_adj_{metric}", record.get(f"p_{metric}")))
                 css = "num" + (" up" if value and value > 0 else " down" if value and value < 0 else "")
                 cells.append(Cell("" if value is None else f"{value:+.4f}{marker}",
                                   sort="" if value is None else repr(value), css=css,
                                   title="" if p_value is None else f"p = {p_value:.4g} (corrected)"))
             elif key.startswith("mde_"):
-                value = _number(record.get(key))
+                value = number_or_none(record.get(key))
                 cells.append(Cell("" if value is None else f"{value:.3f}", sort="" if value is None else repr(value),
                                   css="num"))
             elif key == "wall_time_s":
-                value = _number(record.get(key))
+                value = number_or_none(record.get(key))
                 cells.append(Cell("" if value is None else f"{value:.1f}", sort="" if value is None else repr(value),
                                   css="num"))
             else:
@@ -139,8 +131,8 @@ def environment():
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["fmt"] = lambda value, digits=4: "" if _number(value) is None else f"{float(value):.{digits}f}"
-    env.filters["signed"] = lambda value, digits=4: "" if _number(value) is None else f"{float(value):+.{digits}f}"
+    env.filters["fmt"] = lambda value, digits=4: "" if number_or_none(value) is None else f"{float(value):.{digits}f}"
+    env.filters["signed"] = lambda value, digits=4: "" if number_or_none(value) is None else f"{float(value):+.{digits}f}"
     return env
 
 

@@ -17,11 +17,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from ..analysis.compare import gains_and_losses, per_query_deltas
+from ..analysis.compare import UNJUDGED, gains_and_losses, per_query_deltas, top_passages
 from ..analysis.query_types import SLICES, load_query_types
 from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS, Evaluation, evaluate_cached
+from ..evaluation.slices import slice_qids
 from ..evaluation.stats import wins_ties_losses
 
 DRILL_METRIC = "ndcg@10"  # orders the gains and losses: graded, and deep enough to see a ranking change
@@ -46,10 +47,6 @@ class Passage:
     grade: int | None  # None: not judged by NIST
     text: str
     other_rank: int | None  # its rank in the other system's run (None: not retrieved there)
-
-    @property
-    def relevant(self) -> bool:
-        return self.grade is not None and self.grade > 0
 
 
 @dataclass
@@ -180,6 +177,7 @@ class ReportData:
         self.progress = progress or (lambda message: None)
         self._runs: dict[tuple[str, str], pd.DataFrame] = {}
         self._evaluations: dict[tuple[str, str], Evaluation] = {}
+        self._qrels_sha256: dict[str, str] = {}
 
     # -- inputs
     def run(self, dataset: str, system: str) -> pd.DataFrame:
@@ -190,8 +188,10 @@ class ReportData:
             stored = self.session.store.load(dataset, system, run_path if isinstance(run_path, str) else None)
             self._runs[key] = stored.run
             data = self.session.dataset(dataset)
+            if dataset not in self._qrels_sha256:  # the cache key of every evaluation on this dataset
+                self._qrels_sha256[dataset] = sha256_file(data.qrels_path)
             self._evaluations[key] = evaluate_cached(stored.run, stored.manifest["sha256"], data.qrels,
-                                                     sha256_file(data.qrels_path), data.relevance_level,
+                                                     self._qrels_sha256[dataset], data.relevance_level,
                                                      list(DEFAULT_METRICS))
         return self._runs[key]
 
@@ -226,14 +226,12 @@ class ReportData:
         deltas = per_query_deltas(per_a, per_b, self.metric, dataset.topics, labels)
         gains, losses = gains_and_losses(deltas, self.top)
         delta = deltas.set_index("qid")["delta"]
-        label_table = labels.set_index("qid")
         qrels = dataset.qrels
         run_a, run_b = self.run(name, a), self.run(name, b)
         pair_anchor = anchor(b, a, name)
 
         def drill(qid: str) -> QueryDrill:
             grades = qrels[qrels["qid"] == qid].set_index("docno")["label"].astype(int)
-            side_a, side_b = self._top(run_a, qid), self._top(run_b, qid)
             ranks_a, ranks_b = self._ranks(run_a, qid), self._ranks(run_b, qid)
             row = deltas.loc[deltas["qid"] == qid].iloc[0]
             return QueryDrill(
@@ -242,15 +240,14 @@ class ReportData:
                 values={m: (float(per_a.at[qid, m]), float(per_b[m].get(qid, 0.0))) for m in SHOWN_METRICS
                         if m in per_a.columns},
                 delta=float(delta[qid]),
-                a_passages=self._passages(dataset, side_a, grades, ranks_b),
-                b_passages=self._passages(dataset, side_b, grades, ranks_a),
+                a_passages=self._passages(dataset, run_a, qid, ranks_b),
+                b_passages=self._passages(dataset, run_b, qid, ranks_a),
                 n_judged=int(len(grades)), n_relevant=int((grades >= dataset.relevance_level).sum()),
                 anchor=anchor(str(qid), pair_anchor))
 
         per_slice = []
         for slice_name in SLICES:
-            chosen = qids if slice_name == "all" else \
-                pd.Index([q for q in qids if q in label_table.index and label_table.at[q, "label"] == slice_name])
+            chosen = slice_qids(labels, qids, slice_name)
             if len(chosen) == 0:
                 continue
             per_slice.append({"slice": slice_name, "n": len(chosen), "mean_a": float(values_a[chosen].mean()),
@@ -278,19 +275,16 @@ class ReportData:
                 out[metric] = f"{value:+.4f}{'' if pd.isna(marker) else marker}"
         return out
 
-    def _top(self, run: pd.DataFrame, qid: str) -> pd.DataFrame:
-        return run[run["qid"] == qid].nsmallest(self.passages, "rank")
-
     @staticmethod
     def _ranks(run: pd.DataFrame, qid: str) -> dict[str, int]:
         rows = run[run["qid"] == qid]
         return dict(zip(rows["docno"].astype(str), rows["rank"].astype(int)))
 
-    def _passages(self, dataset, top: pd.DataFrame, grades: pd.Series, other_ranks: dict[str, int]) -> list[Passage]:
-        texts = self.session.collection(dataset).texts
+    def _passages(self, dataset, run: pd.DataFrame, qid: str, other_ranks: dict[str, int]) -> list[Passage]:
+        top = top_passages(run, qid, dataset.qrels, self.session.collection(dataset), self.passages)
         return [Passage(rank=int(row.rank), docno=str(row.docno), score=float(row.score),
-                        grade=int(grades[row.docno]) if row.docno in grades.index else None,
-                        text=texts.get(str(row.docno), ""), other_rank=other_ranks.get(str(row.docno)))
+                        grade=None if row.grade == UNJUDGED else int(row.grade), text=row.text,
+                        other_rank=other_ranks.get(str(row.docno)))
                 for row in top.itertuples(index=False)]
 
 
@@ -348,11 +342,18 @@ def text_or_empty(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _float(value: Any) -> float:
+def number_or_none(value: Any) -> float | None:
+    """A value as a float; None, NaN (a missing CSV cell) and non-numbers as None."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        return float("nan")
+        return None
+    return None if np.isnan(number) else number
+
+
+def _float(value: Any) -> float:
+    number = number_or_none(value)
+    return float("nan") if number is None else number
 
 
 def disagreement(data: "ReportData", dataset: str, systems: list[str], metric: str = DRILL_METRIC,
