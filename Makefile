@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup setup-browser eval test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
+.PHONY: setup setup-browser eval eval-all test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
@@ -36,8 +36,22 @@ ENGINE ?= local
 RAY_ADDRESS ?=
 # FAST=1: fast paths that check-precision found safe on DL19, DL20 and dev600 (names say so)
 FAST ?=
+comma := ,
+# POOL=name=a,b: rows over the union of the datasets' judged queries (default: DL19+DL20 when both are evaluated)
+POOL ?= $(if $(and $(filter dl19,$(DATASETS)),$(filter dl20,$(DATASETS))),dl19+dl20=dl19$(comma)dl20)
+# The default experiment also evaluates CACM (datasets/cacm.toml) when its files are beside the project:
+# BM25, BM25+RM3 and QL reproduce Anserini's regression; two rerankers over BM25. SYSTEMS=... turns it off.
+CACM_SYSTEMS ?= bm25 bm25:rm3=true bm25:ql=true bm25+tfidf bm25+dense-minilm
+CACM ?= $(if $(SYSTEMS),,$(wildcard ../shared/data/cacm/cacm.tar.gz))
+EVAL_FLAGS = --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast) --engine $(ENGINE) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
 eval: setup
-	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast) --engine $(ENGINE) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
+	$(BIN)/workbench eval --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") $(if $(POOL),--pool "$(POOL)") $(EVAL_FLAGS)
+	$(if $(CACM),$(BIN)/workbench eval --datasets cacm --systems "$(CACM_SYSTEMS)" $(EVAL_FLAGS))
+
+# Everything: the default experiment plus dense retrieval over the mini collection (dense-mini encodes
+# all 53k passages once: about 6 more minutes on 2 cores; its rows are mini-collection rows, not comparable)
+eval-all: eval
+	$(BIN)/workbench eval --datasets "$(DATASETS)" --systems "dense-mini" $(if $(POOL),--pool "$(POOL)") $(EVAL_FLAGS)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -116,4 +130,4 @@ leaderboard: setup
 	$(BIN)/workbench leaderboard
 
 clean-runs:
-	rm -rf runs/dl19 runs/dl20 runs/dev600 runs/dev-small runs/leaderboard.csv
+	rm -rf runs/dl19 runs/dl20 runs/dev600 runs/dev-small runs/cacm runs/leaderboard.csv

@@ -14,7 +14,7 @@ import pytest
 from helpers_data import make_tiny_data
 from workbench.core.errors import WorkbenchError
 from workbench.report.browser import why_no_browser
-from workbench.report.html import write_html_report
+from workbench.report.html import leaderboard_columns, write_html_report
 from workbench.report.leaderboard import read_leaderboard
 
 TINY_SYSTEMS = ["official-bm25", "official-tasb", "official-bm25+tfidf"]
@@ -136,6 +136,59 @@ def test_tiny_report_structure(tiny_report):
     assert gain.anchor in parsed.details
 
 
+# what real runs write into the leaderboard's text columns: far too long for a table cell
+MINI_BM25 = "mini-collection BM25 (not comparable with full-collection figures)"
+MINI_DENSE = ("mini-collection dense retrieval (exact inner product over every passage, encoder shared with the "
+              "dense reranker; not comparable with full-collection figures)")
+
+
+@pytest.fixture(scope="module")
+def long_text_report(tiny_report, tmp_path_factory):
+    """The tiny board with the long candidates and comparability texts of mini-collection first
+    stages and of a model fine-tuned here, as the report must show them without wrapping rows."""
+    from workbench.experiment import Workbench
+    from workbench.rerankers.finetuned import CROSS_YEAR
+
+    path, board, _ = tiny_report
+    root = path.parent.parent
+    bench = Workbench(data_dir=root / "data", runs_dir=root / "runs", leaderboard=root / "runs" / "leaderboard.csv",
+                      progress=False)
+    board = board.copy()
+    board["candidates"] = board["candidates"].astype(object)
+    board["comparability"] = board["comparability"].astype(object) if "comparability" in board else ""
+    board.loc[board["system"] == "official-bm25+tfidf", ["candidates", "comparability"]] = [MINI_BM25, CROSS_YEAR]
+    board.loc[board["system"] == "official-tasb", "candidates"] = MINI_DENSE
+    out, views = write_html_report(bench.session, board, tmp_path_factory.mktemp("long-text-report"),
+                                   named_pairs=[("official-bm25", "official-tasb")], top=5, passages=3)
+    return out, board, views
+
+
+def test_long_texts_go_to_the_legend(long_text_report):
+    """A long text shows as a short label and a numbered key linking to the legend under the
+    table, which gives the full text once; the cell's tooltip and sort key are the full text."""
+    from workbench.rerankers.finetuned import CROSS_YEAR
+
+    path, board, views = long_text_report
+    anchor = views[0].anchor
+    check_structure(path, board)  # the keys' links resolve to the legend's notes
+    page = path.read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="noted" data-sort="([^"]*)" title="([^"]*)">([^<]*) <a class="key" '
+                       r'href="#([^"]+)">\[(\d+)\]</a></td>', page)
+    assert {(sort, title, label, key) for sort, title, label, _, key in cells} == {
+        (MINI_BM25, MINI_BM25, "mini-collection BM25", "1"), (MINI_DENSE, MINI_DENSE, "mini-collection dense retrieval", "2")}
+    assert len(cells) == ((board["candidates"] == MINI_BM25) | (board["candidates"] == MINI_DENSE)).sum()
+    legend = re.search(rf'<ul class="legend" id="{anchor}-legend".*?</ul>', page, re.S).group(0)
+    notes = re.findall(r'<li id="([^"]+)"><span class="key">\[(\d+)\]</span> ([^<]*) <span class="muted">'
+                       r'\(([^)]*)\)</span></li>', legend)
+    assert notes == [(f"{anchor}-note-1", "1", MINI_BM25, "candidates"), (f"{anchor}-note-2", "2", MINI_DENSE, "candidates")]
+    assert {href for *_, href, _ in cells} == {f"{anchor}-note-1", f"{anchor}-note-2"}
+    # the comparability behind a system's dagger: in the legend and in the system's tooltip
+    assert f'<li><span class="key">†</span> official-bm25+tfidf: {CROSS_YEAR}</li>' in legend
+    assert page.count(f'title="{CROSS_YEAR}"') == (board["system"] == "official-bm25+tfidf").sum()
+    # short texts stay as they are, with no key
+    assert "<td class=\"\" data-sort=\"official full-collection run\">official full-collection run</td>" in page
+
+
 def test_report_refuses_a_pair_not_on_the_board(tiny_report, tmp_path):
     from workbench.experiment import Workbench
 
@@ -254,10 +307,11 @@ def exercise_in_browser(path: Path, board, dataset: str):
     from workbench.report.browser import open_page
 
     rows = board[board["dataset"] == dataset]
-    with open_page(path) as (page, errors):
+    with open_page(path, width=1366) as (page, errors):
         section = page.locator(f"section.dataset[data-dataset='{dataset}']")
         table = section.locator("table.leaderboard")
         assert table.locator("tbody tr").count() == len(rows)
+        check_one_line_rows(page, table, 1366)
         shown_systems = [text.strip().removesuffix(" †") for text in table.locator("tbody td.system").all_inner_texts()]
         assert sorted(shown_systems) == sorted(rows["system"])
         # sort by MRR@10 descending (two clicks) and read the visible order back
@@ -293,10 +347,50 @@ def exercise_in_browser(path: Path, board, dataset: str):
         assert not errors, errors
 
 
+def check_one_line_rows(page, table, width: int):
+    """Every leaderboard row one line high at this window width, the CI shown small beside its
+    value (and in the tooltip), and the page no wider than the window: the table scrolls sideways
+    inside its own box."""
+    heights = table.locator("tbody tr").evaluate_all("rows => rows.map(r => r.offsetHeight)")
+    assert heights and max(heights) <= 30, (width, heights)
+    cell = table.locator("tbody tr td.num:nth-child(4)").first  # the first metric of the first row
+    assert re.fullmatch(r"\d\.\d{4} \[\d\.\d{3}, \d\.\d{3}\]", cell.inner_text().strip()), cell.inner_text()
+    assert cell.locator(".ci").is_visible()
+    assert re.fullmatch(r"\S+ 95% CI \[\d\.\d{3}, \d\.\d{3}\]", cell.get_attribute("title"))
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+
+
 def test_tiny_report_in_chromium(tiny_report):
     browser_or_skip()
     path, board, _ = tiny_report
     exercise_in_browser(path, board, "dl19")
+
+
+def test_long_texts_in_chromium(long_text_report):
+    """With the long texts of real runs, rows stay one line at 1366 and 1440 px; a key leads to
+    its note; sorting, the slice filter and the drill-downs work as on any report."""
+    browser_or_skip()
+    from workbench.report.browser import open_page
+
+    path, board, _ = long_text_report
+    exercise_in_browser(path, board, "dl19")
+    with open_page(path, width=1440) as (page, errors):
+        table = page.locator("table.leaderboard")
+        check_one_line_rows(page, table, 1440)
+        key = table.locator("tbody td.noted a.key").first
+        note = key.get_attribute("href")[1:]
+        assert key.locator("xpath=..").get_attribute("title") == page.locator(f"li[id='{note}']").inner_text().split(
+            "] ", 1)[1].rsplit(" (", 1)[0]
+        key.click()
+        assert page.evaluate("() => location.hash.slice(1)") == note
+        assert page.locator(f"li[id='{note}']").is_visible()
+        # sorting the candidates column sorts by the full text
+        column = [key for key, _ in leaderboard_columns(board)].index("candidates")
+        header = table.locator("thead th[data-key='candidates']")
+        header.click()
+        shown = table.locator(f"tbody td:nth-child({column + 1})").evaluate_all("cells => cells.map(c => c.dataset.sort)")
+        assert shown == sorted(board["candidates"])
+        assert not errors, errors
 
 
 @pytest.mark.slow

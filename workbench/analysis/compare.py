@@ -47,7 +47,7 @@ def top_passages(run: pd.DataFrame, qid: str, qrels: pd.DataFrame, collection: C
     grades = qrels[qrels["qid"] == qid].set_index("docno")["label"]
     top = top.assign(grade=top["docno"].map(grades).fillna(UNJUDGED).astype(int))
     if collection is not None:
-        top = top.assign(text=[collection.texts.get(docno, "") for docno in top["docno"]])
+        top = top.assign(text=[collection.get(docno, "") for docno in top["docno"]])
     return top.reset_index(drop=True)
 
 

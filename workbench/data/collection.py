@@ -26,6 +26,10 @@ class Collection:
                 pid, sep, text = line.partition("\t")
                 if not sep or not pid.strip():
                     raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'", self.path, number)
+                if any(c.isspace() for c in pid):
+                    raise WorkbenchError(f"passage id {pid!r} contains whitespace", self.path, number)
+                if not text.strip():
+                    raise WorkbenchError(f"passage {pid!r} has an empty text", self.path, number)
                 if pid in texts:
                     raise WorkbenchError(f"duplicate passage id {pid!r}", self.path, number)
                 texts[pid] = text
@@ -52,6 +56,12 @@ class Collection:
             return self.texts[pid]
         except KeyError:
             raise WorkbenchError(f"passage {pid!r} is not in the collection", self.path) from None
+
+    def get(self, pid: str, default: str = "") -> str:
+        return self.texts.get(pid, default)
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self.texts
 
     def texts_for(self, pids: Iterable[str]) -> list[str]:
         return [self.text(pid) for pid in pids]

@@ -101,7 +101,7 @@ class ModelRecipe:
         from ..rerankers.registry import get_reranker
 
         dataset = get_dataset(self.dataset, self.data_dir) if self.dataset else None
-        collection = Collection(dataset.collection_path) if dataset is not None else None
+        collection = dataset.collection() if dataset is not None else None
         reranker = get_reranker(self.spec, RerankContext(collection=collection, dataset=dataset, device=self.device))
         model = reranker if self.role == "reranker" else reranker.encoder
         if model.fingerprint != self.fingerprint:
@@ -190,11 +190,13 @@ class PassageEncoder(_Actor):
 class BM25Searcher(_Actor):
     """Ray actor: one Pyserini searcher over the index; rows are shards of topics."""
 
-    def __init__(self, index_path: str, k1: float, b: float, k: int, cpus: float = 1.0):
-        from ..first_stage.bm25 import BM25Config, BM25Retriever
+    def __init__(self, index_path: str, config: Any, cpus: float = 1.0):
+        import dataclasses
+
+        from ..first_stage.bm25 import BM25Retriever
 
         started = time.perf_counter()
-        self.retriever = BM25Retriever(index_path, BM25Config(k1=k1, b=b, k=k, threads=max(1, int(cpus))))
+        self.retriever = BM25Retriever(index_path, dataclasses.replace(config, threads=max(1, int(cpus))))
         self._started(started)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -382,8 +384,8 @@ class RayEngine:
             if len(received[group]) == parts:
                 yield group, _assemble(received.pop(group), len(groups[group]))
 
-    def bm25_search(self, index_path: str | Path, k1: float, b: float, k: int, topics: pd.DataFrame) -> pd.DataFrame:
-        """BM25 top-``k`` of every topic, searched by actors in shards (a run DataFrame, ordered
+    def bm25_search(self, index_path: str | Path, config: Any, topics: pd.DataFrame) -> pd.DataFrame:
+        """BM25 (or QL, RM3: ``config``, a :class:`~workbench.first_stage.bm25.BM25Config`) top-``k`` of every topic, searched by actors in shards (a run DataFrame, ordered
         as the local searcher's)."""
         from ..first_stage.bm25 import run_from_hits
 
@@ -396,7 +398,7 @@ class RayEngine:
                  "items": len(qids[start:start + size])} for i, start in enumerate(range(0, len(qids), size))]
         found_qids, docnos, scores = [], [], []
         for _, (shard_qids, shard_docnos, shard_scores) in self._map(
-                "bm25", "query", rows, BM25Searcher, {"index_path": str(index_path), "k1": k1, "b": b, "k": k}):
+                "bm25", "query", rows, BM25Searcher, {"index_path": str(index_path), "config": config}):
             found_qids.extend(shard_qids)
             docnos.extend(shard_docnos)
             scores.extend(shard_scores)

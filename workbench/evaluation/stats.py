@@ -223,8 +223,8 @@ def minimal_detectable_d(n: int, alpha: float = DEFAULT_ALPHA, power: float = DE
     differences detects at ``alpha`` with probability ``power`` (statsmodels' TTestPower)."""
     from statsmodels.stats.power import TTestPower
 
-    return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
-                                          alternative="two-sided"))
+    solved = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
+    return float(np.asarray(solved, dtype=float).ravel()[0])  # a 1-element array for some n (73, ...)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class Session:
         #: memo of expensive objects first stages share (Lucene index, searchers, faiss indexes)
         self.shared: dict[Any, Any] = {}
         self._datasets: dict[str, Dataset] = {}
-        self._collection: Collection | None = None
+        self._collections: dict[str, Collection] = {}
         self._rerankers: dict[tuple[str, str | None], Reranker] = {}
         self._leakage_checked: set[tuple[str, str]] = set()
         self._stages: dict[tuple[str, str], FirstStage] = {}
@@ -83,9 +83,11 @@ class Session:
         return self._datasets[name]
 
     def collection(self, dataset: Dataset) -> Collection:
-        if self._collection is None or self._collection.path != dataset.collection_path:
-            self._collection = Collection(dataset.collection_path)
-        return self._collection
+        """The dataset's document texts, built once per collection (datasets may share one)."""
+        key = dataset.collection_key
+        if key not in self._collections:
+            self._collections = {key: dataset.collection()}  # one collection in memory at a time
+        return self._collections[key]
 
     def topics_sha256(self, dataset: Dataset) -> str:
         if dataset.topics_path not in self._topics_sha256:

@@ -188,6 +188,8 @@ class RerankedSystem(System):
             details["passages_encoded"] = encoder.vector_cache.encoded - encoded_before
         if reranker.comparability:
             details["comparability"] = reranker.comparability
+        if dataset.texts_note:  # e.g. title and body joined, first max_length tokens read (FirstP)
+            details["texts"] = dataset.texts_note
         details.update(session.engine_fields())
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,
                         {"reranker_config": reranker.config()})

@@ -23,12 +23,12 @@ from ..analysis.compare import Comparison, compare_runs
 from ..analysis.query_types import load_query_types
 from ..data.collection import Collection
 from ..data.datasets import Dataset
-from ..evaluation.metrics import DEFAULT_METRICS, Evaluation
+from ..evaluation.metrics import Evaluation
 from ..report.leaderboard import DEFAULT_LEADERBOARD
 from ..rerankers.protocol import Reranker
 from .produce import DEFAULT_RERANK_DEPTH, Session
-from .runner import (SystemResult, evaluate_stored, leaderboard_row, rebuild_leaderboard, run_experiment,
-                     run_system)
+from .runner import (SystemResult, evaluate_stored, leaderboard_row, metrics_for, rebuild_leaderboard,
+                     run_experiment, run_system)
 from .store import DEFAULT_RUNS_DIR, StoredRun
 
 
@@ -42,7 +42,8 @@ class Workbench:
         self.session = Session(data_dir, runs_dir, rerank_depth=rerank_depth, threads=threads, device=device,
                                progress=progress, engine=engine)
         self.leaderboard = Path(leaderboard)
-        self.metrics = list(metrics or DEFAULT_METRICS)
+        #: metrics every dataset is evaluated with; None: each dataset's own headline metrics
+        self.metrics = list(metrics) if metrics else None
 
     @property
     def runs_dir(self) -> Path:
@@ -69,14 +70,14 @@ class Workbench:
 
     def evaluate(self, stored: StoredRun, dataset_name: str, **manifest_fields: Any) -> Evaluation:
         """Evaluate a stored run and record the evaluation in its manifest."""
-        return evaluate_stored(self.session, stored, dataset_name, self.metrics, **manifest_fields)
+        return evaluate_stored(self.session, stored, dataset_name, self.metrics_for(dataset_name), **manifest_fields)
 
     def run_system(self, system: str, dataset_name: str) -> SystemResult:
         """Produce (or reuse) and evaluate a system; its manifest records this invocation."""
-        return run_system(self.session, system, dataset_name, self.metrics)
+        return run_system(self.session, system, dataset_name, self.metrics_for(dataset_name))
 
     def leaderboard_row(self, result: SystemResult, sliced: dict[str, Any] | None = None) -> dict[str, Any]:
-        return leaderboard_row(self.session, result, self.metrics, sliced)
+        return leaderboard_row(self.session, result, self.metrics_for(result.dataset), sliced)
 
     def rebuild_leaderboard(self, query_types: str | Path | None = None, correction: str = "holm",
                             write: bool = True) -> pd.DataFrame:
@@ -84,12 +85,18 @@ class Workbench:
         return rebuild_leaderboard(self.session, self.leaderboard, self.metrics, query_types=query_types,
                                    correction=correction, write=write)
 
+    def metrics_for(self, dataset_name: str) -> list[str]:
+        """The metrics ``dataset_name`` is evaluated with (``metrics``, else the dataset's own)."""
+        return metrics_for(self.session, dataset_name, self.metrics)
+
     def run_experiment(self, datasets: list[str], systems: list[str], baseline: str | None = None,
-                       query_types: str | Path | None = None, correction: str = "holm") -> pd.DataFrame:
+                       query_types: str | Path | None = None, correction: str = "holm",
+                       pools: dict[str, list[str]] | None = None) -> pd.DataFrame:
         """Every (dataset, system) produced, evaluated and sliced, with significance against the
-        baselines; the leaderboard is updated and the new rows returned."""
+        baselines; with ``pools`` (name -> datasets) also rows over the pooled datasets' queries;
+        the leaderboard is updated and the new rows returned."""
         return run_experiment(self.session, datasets, systems, self.metrics, self.leaderboard, baseline=baseline,
-                              query_types=query_types, correction=correction)
+                              query_types=query_types, correction=correction, pools=pools)
 
     def best_reranker(self, dataset_name: str, board: pd.DataFrame | None = None) -> str | None:
         """The reranked system (``<candidates>+<reranker>``) with the best headline metrics on the

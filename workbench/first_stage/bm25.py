@@ -1,10 +1,21 @@
-"""First-stage BM25 retrieval with Pyserini over the Lucene index of the collection (``bm25-mini``).
+"""First-stage lexical retrieval with Pyserini over the Lucene index of a dataset's collection:
+``bm25`` (``bm25-mini`` is the same stage under its old name, with the same fingerprint), with
+RM3 pseudo-relevance feedback (``rm3=true``) or query likelihood with Dirichlet smoothing
+(``ql=true``), as Pyserini's ``LuceneSearcher`` exposes them, with Anserini's defaults (k1=0.9,
+b=0.4; fb_terms=10, fb_docs=10, original_query_weight=0.5; mu=1000). The index is Anserini's
+default analysis (Porter stemming, stopwords removed), built once per collection checksum.
+``index=<name>`` searches one of Pyserini's prebuilt indexes instead (downloaded by Pyserini
+with internet; offline it must already be in Pyserini's cache).
 
-Over the mini collection these numbers are NOT comparable with published full-collection
+Over the MS MARCO mini collection these numbers are NOT comparable with published full-collection
 figures (different term statistics); the runs say so in the leaderboard's candidates column.
+Over a complete collection (a declared one such as CACM, an ir_datasets one) they are: CACM's
+BM25, BM25+RM3 and QL reproduce Anserini's regression figures (a test checks them).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +38,36 @@ BM25_PRESETS = {"anserini": (0.9, 0.4), "msmarco-tuned": (0.82, 0.68)}
 
 @dataclass(frozen=True)
 class BM25Config:
-    """BM25 parameters; defaults are Anserini's (k1=0.9, b=0.4)."""
+    """Lexical retrieval parameters; defaults are Anserini's (BM25 k1=0.9, b=0.4; RM3 10/10/0.5;
+    QL mu=1000)."""
 
     k1: float = 0.9
     b: float = 0.4
     k: int = 1000
     threads: int = 0  # 0: all cores
+    rm3: bool = False
+    fb_terms: int = 10
+    fb_docs: int = 10
+    original_query_weight: float = 0.5
+    ql: bool = False
+    mu: float = 1000.0
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the ranking beyond the index (BM25's k1/b, or QL's mu; RM3's parameters)."""
+        model: dict[str, Any] = {"type": "ql", "mu": self.mu} if self.ql else {"type": "bm25", "k1": self.k1, "b": self.b}
+        if self.rm3:
+            model.update(rm3={"fb_terms": self.fb_terms, "fb_docs": self.fb_docs,
+                              "original_query_weight": self.original_query_weight})
+        return {**model, "k": self.k}
+
+    def apply(self, searcher: Any) -> None:
+        """Set Pyserini's searcher to this model."""
+        if self.ql:
+            searcher.set_qld(self.mu)
+        else:
+            searcher.set_bm25(self.k1, self.b)
+        if self.rm3:
+            searcher.set_rm3(self.fb_terms, self.fb_docs, self.original_query_weight)
 
     def resolved_threads(self) -> int:
         return self.threads or max(1, os.cpu_count() or 1)
@@ -54,7 +89,7 @@ class BM25Retriever:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             raise WorkbenchError(f"cannot open the Lucene index ({first}); rebuild it with `workbench index "
                                  "--force`", index_path) from None
-        self.searcher.set_bm25(config.k1, config.b)
+        config.apply(self.searcher)
 
     def search(self, topics: pd.DataFrame, k: int | None = None, batch_size: int = 1000) -> pd.DataFrame:
         """Top-``k`` BM25 results for every topic, as a run DataFrame (``qid, docno, score, rank``)."""
@@ -87,22 +122,31 @@ def run_from_hits(qids: list[str], docnos: list[str], scores: list[float]) -> pd
     return sort_run(pd.DataFrame({"qid": qids, "docno": docnos, "score": scores}))
 
 
+MINI_CANDIDATES = "mini-collection BM25 (not comparable with full-collection figures)"
+
+
 class BM25Mini(FirstStage):
-    """BM25 over the Lucene index of the context's collection (built once and cached on disk)."""
+    """BM25 (or QL, with or without RM3) over the Lucene index of the context's collection (built
+    once and cached on disk)."""
 
-    kind = "bm25-mini"
-    candidates = "mini-collection BM25 (not comparable with full-collection figures)"
+    kind = "bm25"
 
-    def __init__(self, collection: Collection, config: BM25Config, shared: dict | None = None, engine: Any = None):
+    def __init__(self, collection: Collection, config: BM25Config, shared: dict | None = None, engine: Any = None,
+                 complete_collection: bool = False):
         self.collection = collection
         self.bm25 = config
         self.shared = shared if shared is not None else {}
         self.engine = engine  # None: search here; else topics are searched by the engine's workers
         self.index: LuceneIndex | None = None
+        name = "QL" if config.ql else "BM25"
+        name += "+RM3" if config.rm3 else ""
+        self.candidates = (f"{name} over the dataset's collection" if complete_collection else
+                           MINI_CANDIDATES.replace("BM25", name))
 
     def config(self) -> dict[str, Any]:
-        return {"type": "bm25", "k1": self.bm25.k1, "b": self.bm25.b, "k": self.bm25.k,
-                "collection": str(self.collection.path), "collection_sha256": self.collection.fingerprint}
+        # a default BM25 configuration keeps exactly the keys it always had (stored runs stay valid)
+        settings = self.bm25.settings()
+        return {**settings, "collection": str(self.collection.path), "collection_sha256": self.collection.fingerprint}
 
     def run_key(self, topics_sha256: str) -> str:
         # the index (collection bytes, index options, Anserini version) is part of the key
@@ -115,8 +159,8 @@ class BM25Mini(FirstStage):
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:
         self.index = self.lucene_index()
         if self.engine is not None:
-            return self.engine.bm25_search(self.index.path, self.bm25.k1, self.bm25.b, self.bm25.k, topics)
-        key = ("bm25-searcher", str(self.index.path), self.bm25.k1, self.bm25.b)
+            return self.engine.bm25_search(self.index.path, self.bm25, topics)
+        key = ("bm25-searcher", str(self.index.path), self.bm25)
         if key not in self.shared:
             self.shared[key] = BM25Retriever(self.index.path, self.bm25)
         return self.shared[key].search(topics, k=self.bm25.k)
@@ -125,11 +169,87 @@ class BM25Mini(FirstStage):
         return {"threads": self.bm25.resolved_threads(), "index": str(self.index.path) if self.index else None}
 
 
-@register("bm25-mini", help="Pyserini BM25 over the Lucene index of collection.tsv (mini collection: not "
-          "comparable with full-collection figures)",
-          options=(Option("k1", float, 0.9, minimum=0, help="term saturation (Anserini 0.9; MS MARCO-tuned 0.82)"),
-                   Option("b", float, 0.4, minimum=0, help="length normalisation (Anserini 0.4; tuned 0.68)"),
-                   Option("k", int, 1000, minimum=1, help="passages retrieved per query")))
-def make_bm25_mini(context: StageContext, *, k1: float, b: float, k: int) -> BM25Mini:
-    return BM25Mini(context.collection, BM25Config(k1=k1, b=b, k=k, threads=context.threads), context.shared,
-                    context.engine)
+def prebuilt_index_path(name: str) -> str:
+    """The local directory of a Pyserini prebuilt index (downloaded by Pyserini if it can)."""
+    ensure_java()
+    from pyserini import util
+    from pyserini.prebuilt_index_info import TF_INDEX_INFO
+
+    if name not in TF_INDEX_INFO:
+        close = [known for known in TF_INDEX_INFO if name.split(".")[0] in known][:5]
+        raise WorkbenchError(f"unknown Pyserini prebuilt index {name!r}"
+                             + (f" (similar: {', '.join(close)})" if close else "; see pyserini.prebuilt_index_info"))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return util.download_prebuilt_index(name, verbose=False)
+    except Exception as error:  # noqa: BLE001 - urllib/HTTP/tar failures: one line
+        cache = util.get_cache_home() if hasattr(util, "get_cache_home") else "~/.cache/pyserini"
+        raise WorkbenchError(
+            f"Pyserini prebuilt index {name!r} is not in its cache ({cache}/indexes) and cannot be downloaded here "
+            f"({type(error).__name__}); with internet run once: python -c \"from pyserini.search.lucene import "
+            f"LuceneSearcher; LuceneSearcher.from_prebuilt_index('{name}')\"") from None
+
+
+class PrebuiltLexical(FirstStage):
+    """Lexical retrieval over a Pyserini prebuilt index (full collections: comparable figures)."""
+
+    kind = "bm25"
+
+    def __init__(self, index: str, config: BM25Config, shared: dict | None = None):
+        self.index_name = index
+        self.bm25 = config
+        self.shared = shared if shared is not None else {}
+        name = ("QL" if config.ql else "BM25") + ("+RM3" if config.rm3 else "")
+        self.candidates = f"{name} over Pyserini's prebuilt index {index}"
+
+    def config(self) -> dict[str, Any]:
+        from pyserini.prebuilt_index_info import TF_INDEX_INFO
+
+        ensure_java()
+        info = TF_INDEX_INFO.get(self.index_name, {})
+        return {**self.bm25.settings(), "prebuilt_index": self.index_name, "index_md5": info.get("md5", "")}
+
+    def search(self, topics: pd.DataFrame) -> pd.DataFrame:
+        key = ("prebuilt-searcher", self.index_name, self.bm25)
+        if key not in self.shared:
+            self.shared[key] = BM25Retriever(prebuilt_index_path(self.index_name), self.bm25)
+        return self.shared[key].search(topics, k=self.bm25.k)
+
+    def details(self) -> dict[str, Any]:
+        return {"threads": self.bm25.resolved_threads(), "index": self.index_name}
+
+
+LEXICAL_OPTIONS = (
+    Option("k1", float, 0.9, minimum=0, help="BM25 term saturation (Anserini 0.9; MS MARCO-tuned 0.82)"),
+    Option("b", float, 0.4, minimum=0, help="BM25 length normalisation (Anserini 0.4; tuned 0.68)"),
+    Option("k", int, 1000, minimum=1, help="documents retrieved per query"),
+    Option("rm3", bool, False, help="RM3 pseudo-relevance feedback (Pyserini's set_rm3)"),
+    Option("fb_terms", int, 10, minimum=1, help="RM3 expansion terms"),
+    Option("fb_docs", int, 10, minimum=1, help="RM3 feedback documents"),
+    Option("original_query_weight", float, 0.5, minimum=0, help="RM3 weight of the original query"),
+    Option("ql", bool, False, help="query likelihood with Dirichlet smoothing instead of BM25 (set_qld)"),
+    Option("mu", float, 1000.0, minimum=0, help="QL Dirichlet smoothing"),
+    Option("index", str, None, help="a Pyserini prebuilt index by name (msmarco-v1-passage, "
+           "beir-v1.0.0-scifact.flat, ...) instead of the dataset's collection"),
+)
+
+
+def _make_lexical(context: StageContext, *, k1: float, b: float, k: int, rm3: bool, fb_terms: int, fb_docs: int,
+                  original_query_weight: float, ql: bool, mu: float, index: str | None) -> FirstStage:
+    config = BM25Config(k1=k1, b=b, k=k, threads=context.threads, rm3=rm3, fb_terms=fb_terms, fb_docs=fb_docs,
+                        original_query_weight=original_query_weight, ql=ql, mu=mu)
+    if index:
+        return PrebuiltLexical(index, config, context.shared)
+    complete = bool(getattr(getattr(context.dataset, "spec", None), "complete_collection", False))
+    return BM25Mini(context.collection, config, context.shared, context.engine, complete_collection=complete)
+
+
+@register("bm25", help="Pyserini BM25 over the Lucene index of the dataset's collection (rm3=true: RM3; ql=true: "
+          "query likelihood, Dirichlet; index=<name>: a Pyserini prebuilt index)", options=LEXICAL_OPTIONS)
+def make_bm25(context: StageContext, **options: Any) -> FirstStage:
+    return _make_lexical(context, **options)
+
+
+@register("bm25-mini", help="bm25 under its earlier name (same runs, same fingerprints)", options=LEXICAL_OPTIONS)
+def make_bm25_mini(context: StageContext, **options: Any) -> FirstStage:
+    return _make_lexical(context, **options)

@@ -82,11 +82,15 @@ def screenshots(html: str | Path, out_dir: str | Path, dataset: str, pair_anchor
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with open_page(html, width=1900, height=1000) as (page, errors):  # wide enough for the whole leaderboard
+    with open_page(html, width=1900, height=1000) as (page, errors):
         section = page.locator(f"section.dataset[data-dataset='{dataset}']")
         if section.count() == 0:
             raise WorkbenchError(f"the report has no dataset {dataset!r}", html)
         table = section.locator("table.leaderboard")
+        # wide enough for the whole leaderboard (it scrolls sideways inside its box when wider)
+        width = table.evaluate("table => table.scrollWidth + 2 * table.getBoundingClientRect().left")
+        if width > 1900:
+            page.set_viewport_size({"width": int(width) + 1, "height": 1000})
         page.select_option(f"select[data-table='{table.get_attribute('id')}']", "all")
         table.screenshot(path=str(out / f"leaderboard-{dataset}.png"))
         written.append(out / f"leaderboard-{dataset}.png")

@@ -29,6 +29,12 @@ from .summary import SMALL_SLICE_MDE
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+# A leaderboard row stays one line high: a text cell longer than this shows a short label and a
+# numbered key ([1]) linking to the legend under the table, which gives the full text (so does
+# the cell's tooltip).
+SHORT_TEXT = 32
+
+
 @dataclass
 class Cell:
     """One leaderboard cell: what it shows, what it sorts by, and an optional link and tooltip."""
@@ -38,13 +44,54 @@ class Cell:
     href: str = ""
     title: str = ""
     css: str = ""
-    detail: str = ""  # a second, smaller line (a confidence interval)
+    detail: str = ""  # shown small after the value, on the same line (a confidence interval)
+    key: int = 0  # the number of the legend note holding the cell's full text (0: none)
+    key_href: str = ""
 
 
-def leaderboard_columns(board: pd.DataFrame) -> list[tuple[str, str]]:
-    """(key, header) of the report's leaderboard columns, in order, for what ``board`` holds."""
-    metrics = [m for m in DEFAULT_METRICS if m in board.columns]
-    headline = [m for m in HEADLINE_METRICS if m in board.columns]
+class Legend:
+    """The numbered notes under a dataset's leaderboard: each distinct long text once, numbered in
+    order of first appearance."""
+
+    def __init__(self, anchor_prefix: str):
+        self.anchor_prefix = anchor_prefix
+        self.notes: list[dict[str, Any]] = []
+        self._keys: dict[str, int] = {}
+
+    def key(self, text: str, column: str) -> tuple[int, str]:
+        """The key of ``text`` (numbered on first use) and the anchor of its note."""
+        if text not in self._keys:
+            number = self._keys[text] = len(self.notes) + 1
+            self.notes.append({"key": number, "text": text, "columns": [],
+                               "anchor": f"{self.anchor_prefix}-note-{number}"})
+        note = self.notes[self._keys[text] - 1]
+        if column not in note["columns"]:
+            note["columns"].append(column)
+        return note["key"], note["anchor"]
+
+
+def short_label(text: str, limit: int = SHORT_TEXT) -> str:
+    """A long text's label in its cell: the part before a parenthesised explanation, cut to
+    ``limit`` characters (with an ellipsis) if still longer."""
+    head = text.split(" (", 1)[0].strip() or text
+    return head if len(head) <= limit else head[:limit - 1].rstrip() + "…"
+
+
+def text_cell(text: str, column: str, legend: Legend) -> Cell:
+    """A text cell: short texts as they are; a long one as its short label, its key in the
+    legend, and the full text as tooltip (sorting still by the full text)."""
+    if len(text) <= SHORT_TEXT:
+        return Cell(text, sort=text)
+    key, href = legend.key(text, column)
+    return Cell(short_label(text), sort=text, title=text, key=key, key_href=href, css="noted")
+
+
+def leaderboard_columns(board: pd.DataFrame, metrics: list[str] | None = None,
+                        headline: list[str] | None = None) -> list[tuple[str, str]]:
+    """(key, header) of the report's leaderboard columns, in order, for what ``board`` holds
+    (``metrics``/``headline``: the dataset's, default TREC DL's)."""
+    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in board.columns]
+    headline = [m for m in (headline or HEADLINE_METRICS) if m in board.columns]
     columns = [("system", "system"), ("slice", "slice"), ("n", "n")]
     columns += [(m, m) for m in metrics]
     columns += [(f"delta_{m}", f"Δ {m}") for m in headline if f"delta_{m}" in board.columns]
@@ -58,13 +105,16 @@ def leaderboard_columns(board: pd.DataFrame) -> list[tuple[str, str]]:
     return columns
 
 
-def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The rows of a dataset's leaderboard as cells, with each system linked to its drill-down."""
+def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]],
+                      legend: Legend | None = None) -> list[dict[str, Any]]:
+    """The rows of a dataset's leaderboard as cells, with each system linked to its drill-down;
+    long texts are keyed to ``legend`` (the notes under the table)."""
     pair_of = {pair.b: pair.anchor for pair in view.pairs if pair.origin == "baseline"}
+    legend = legend if legend is not None else Legend(view.anchor)
     rows = []
     for record in view.board.to_dict("records"):
         cells = []
-        small = any((number_or_none(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in HEADLINE_METRICS)
+        small = any((number_or_none(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in view.headline)
         for key, _ in columns:
             if key == "system":
                 flagged = not_comparable(record)
@@ -78,11 +128,12 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
                                   title="too small to detect differences under 0.10" if small else ""))
             elif key == "n":
                 cells.append(Cell(str(int(record["n_queries"])), sort=str(int(record["n_queries"]))))
-            elif key in DEFAULT_METRICS:
+            elif key in view.metrics:
                 value = number_or_none(record.get(key))
                 low, high = number_or_none(record.get(f"{key}_ci_low")), number_or_none(record.get(f"{key}_ci_high"))
+                interval = "" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
                 cells.append(Cell("" if value is None else f"{value:.4f}", sort="" if value is None else repr(value),
-                                  detail="" if low is None or high is None else f"[{low:.3f}, {high:.3f}]",
+                                  detail=interval, title=f"{key} 95% CI {interval}" if interval else "",
                                   css="num"))
             elif key.startswith("delta_"):
                 metric = key[len("delta_"):]
@@ -102,9 +153,20 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]]) -> list
                 cells.append(Cell("" if value is None else f"{value:.1f}", sort="" if value is None else repr(value),
                                   css="num"))
             else:
-                cells.append(Cell(text_or_empty(record.get(key)), sort=text_or_empty(record.get(key))))
+                cells.append(text_cell(text_or_empty(record.get(key)), key, legend))
         rows.append({"slice": record["slice"], "cells": cells})
     return rows
+
+
+def flagged_systems(board: pd.DataFrame) -> list[dict[str, str]]:
+    """Systems marked † whose comparability column says why (the legend lists them; a system
+    flagged by its candidates alone is explained by its candidates note)."""
+    flagged: dict[str, str] = {}
+    for record in board.to_dict("records"):
+        reason = text_or_empty(record.get("comparability"))
+        if reason and record["system"] not in flagged:
+            flagged[record["system"]] = reason
+    return [{"system": system, "reason": reason} for system, reason in flagged.items()]
 
 
 def png_data_uri(figure_or_path) -> str:
@@ -141,8 +203,11 @@ def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dic
     """The report page for prepared dataset views, trained models and plot data URIs."""
     datasets = []
     for view in views:
-        columns = leaderboard_columns(view.board)
-        datasets.append({"view": view, "columns": columns, "rows": leaderboard_cells(view, columns),
+        columns = leaderboard_columns(view.board, view.metrics, view.headline)
+        legend = Legend(view.anchor)
+        rows = leaderboard_cells(view, columns, legend)
+        datasets.append({"view": view, "columns": columns, "rows": rows, "notes": legend.notes,
+                         "flagged": flagged_systems(view.board),
                          "plot": plots.get(view.name, ""), "slices": [s for s in SLICES
                                                                       if s in set(view.board["slice"])]})
     cards = [{"model": model, "card": markdown_html(model.card_markdown) if model.card_markdown else "",
@@ -171,15 +236,24 @@ def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, st
     data = ReportData(session, board, query_types=query_types, metric=metric, top=top, passages=passages,
                       progress=progress)
     views = [data.dataset_view(name, named_pairs) for name in sorted(board["dataset"].unique())]
-    plots = {view.name: png_data_uri(plot_slices(view.board, tuple(HEADLINE_METRICS), datasets=[view.name]))
+    plots = {view.name: png_data_uri(plot_slices(view.board, tuple(view.headline), datasets=[view.name]))
              for view in views}
     from importlib.metadata import version
 
     metadata = {"generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "source": source, "workbench": version("workbench"), "ranx": version("ranx"),
                 "metric": metric, "top": top, "passages": passages,
-                "data_dir": str(session.dataset(views[0].name).topics_path.parent.parent) if views else ""}
+                "data_dir": _data_dir(session, views)}
     return render_html(views, trained_models(board["system"].unique()), plots, metadata), views
+
+
+def _data_dir(session, views: list[DatasetView]) -> str:
+    """The data directory of the built-in datasets shown (else the first dataset's source)."""
+    for view in views:
+        if not view.pooled:
+            dataset = session.dataset(view.name)
+            return str(dataset.data_dir) if dataset.spec.source == "built-in" else dataset.spec.source
+    return ""
 
 
 def write_html_report(session, board: pd.DataFrame, out_dir: str | Path = "runs/report",

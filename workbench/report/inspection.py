@@ -26,7 +26,8 @@ from ..evaluation.slices import slice_qids
 from ..evaluation.stats import wins_ties_losses
 
 DRILL_METRIC = "ndcg@10"  # orders the gains and losses: graded, and deep enough to see a ranking change
-SHOWN_METRICS = ("mrr@10", "ndcg@5", "ndcg@10")  # per-query values shown beside each drill-down
+SHOWN_METRICS = ("mrr@10", "ndcg@5", "ndcg@10")
+DRILL_METRICS = tuple(DEFAULT_METRICS)  # what drill-downs evaluate per query, on any dataset  # per-query values shown beside each drill-down
 
 
 def anchor(*parts: str) -> str:
@@ -115,6 +116,25 @@ class DatasetView:
     relevance_level: int
     label_sources: dict[str, int]
     anchor: str
+    #: the dataset's metrics on the board, headline first (TREC DL: MRR@10, NDCG@5; CACM: MAP, P@30)
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    headline: list[str] = field(default_factory=lambda: list(HEADLINE_METRICS))
+    pooled: str = ""  # "dl19+dl20" for rows pooled over datasets
+    description: str = ""
+    comparability: str = ""
+
+
+def view_metrics(board: pd.DataFrame, declared: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(metrics, headline) a dataset's rows show: its declared metrics that have values, then any
+    other metric column with values; the headline is the first two."""
+    from ..evaluation.metrics import KNOWN_METRICS
+
+    def has_values(column: str) -> bool:
+        return column in board.columns and board[column].notna().any()
+
+    others = [c for c in board.columns if c.split("@")[0] in KNOWN_METRICS and "_" not in c]
+    metrics = [m for m in dict.fromkeys([*declared, *others]) if has_values(m)]
+    return metrics, metrics[:2]
 
 
 def baseline_pairs(board: pd.DataFrame, dataset: str) -> list[tuple[str, str]]:
@@ -164,8 +184,8 @@ class ReportData:
 
     def __init__(self, session, board: pd.DataFrame, query_types: str | Path | None = None,
                  metric: str = DRILL_METRIC, top: int = 10, passages: int = 10, progress=None):
-        if metric not in DEFAULT_METRICS:
-            raise WorkbenchError(f"unknown drill-down metric {metric!r}; one of {', '.join(DEFAULT_METRICS)}")
+        if metric not in DRILL_METRICS:
+            raise WorkbenchError(f"unknown drill-down metric {metric!r}; one of {', '.join(DRILL_METRICS)}")
         if top < 1 or passages < 1:
             raise WorkbenchError("--top and --passages must be at least 1")
         self.session = session
@@ -192,7 +212,7 @@ class ReportData:
                 self._qrels_sha256[dataset] = sha256_file(data.qrels_path)
             self._evaluations[key] = evaluate_cached(stored.run, stored.manifest["sha256"], data.qrels,
                                                      self._qrels_sha256[dataset], data.relevance_level,
-                                                     list(DEFAULT_METRICS))
+                                                     list(DRILL_METRICS))
         return self._runs[key]
 
     def evaluation(self, dataset: str, system: str) -> Evaluation:
@@ -201,6 +221,10 @@ class ReportData:
 
     # -- views
     def dataset_view(self, dataset_name: str, named_pairs: Iterable[tuple[str, str]] = ()) -> DatasetView:
+        rows = self.board[self.board["dataset"] == dataset_name]
+        pooled = rows["pooled"].dropna().astype(str) if "pooled" in rows.columns else pd.Series(dtype=object)
+        if not pooled.empty and pooled.iloc[0]:
+            return self.pooled_view(dataset_name, pooled.iloc[0].split("+"))
         dataset = self.session.dataset(dataset_name)
         labels = load_query_types(dataset, override_path=self.query_types)
         rows = self.board[self.board["dataset"] == dataset_name]
@@ -213,9 +237,29 @@ class ReportData:
         for a, b, origin in pairs:
             self.progress(f"{dataset_name}: {b} vs {a}")
             views.append(self.pair_view(dataset, labels, a, b, origin))
+        metrics, headline = view_metrics(rows, dataset.metrics)
         return DatasetView(dataset_name, rows.reset_index(drop=True), views, n_topics=len(dataset.topics),
                            n_unjudged=dataset.n_unjudged, relevance_level=dataset.relevance_level,
-                           label_sources=dict(labels.attrs.get("sources", {})), anchor=anchor(dataset_name))
+                           label_sources=dict(labels.attrs.get("sources", {})), anchor=anchor(dataset_name),
+                           metrics=metrics, headline=headline, description=dataset.description,
+                           comparability=dataset.comparability)
+
+    def pooled_view(self, name: str, members: list[str]) -> DatasetView:
+        """Rows pooled over datasets: the leaderboard and its slices (drill-downs are per dataset)."""
+        datasets = [self.session.dataset(member) for member in members]
+        rows = self.board[self.board["dataset"] == name]
+        sources: dict[str, int] = {}
+        for dataset in datasets:
+            for source, count in load_query_types(dataset, override_path=self.query_types).attrs.get("sources",
+                                                                                                    {}).items():
+                sources[source] = sources.get(source, 0) + int(count)
+        metrics, headline = view_metrics(rows, datasets[0].metrics)
+        return DatasetView(name, rows.reset_index(drop=True), [], n_topics=sum(len(d.topics) for d in datasets),
+                           n_unjudged=sum(d.n_unjudged for d in datasets), relevance_level=datasets[0].relevance_level,
+                           label_sources=sources, anchor=anchor(name), metrics=metrics, headline=headline,
+                           pooled="+".join(members),
+                           description="the union of the judged queries of " + ", ".join(members)
+                           + ", each with its own qrels")
 
     def pair_view(self, dataset, labels: pd.DataFrame, a: str, b: str, origin: str) -> PairView:
         name = dataset.name
@@ -268,7 +312,7 @@ class ReportData:
             return {}
         record = rows.iloc[0]
         out = {}
-        for metric in HEADLINE_METRICS:
+        for metric in self.session.dataset(dataset).metrics[:2]:  # the dataset's headline metrics
             value = record.get(f"delta_{metric}", np.nan)
             if not pd.isna(value):
                 marker = record.get(f"sig_{metric}", "")

@@ -102,13 +102,33 @@ def write_board(board: pd.DataFrame, path: str | Path) -> None:
         shown.to_csv(handle, index=False, float_format="%.4f")
 
 
+def metric_columns(board: pd.DataFrame, first: Iterable[str] = DEFAULT_METRICS) -> list[str]:
+    """The metric columns of ``board`` that hold values: ``first`` in its order, then any other
+    (a dataset's own metrics, such as CACM's precision@30)."""
+    from ..evaluation.metrics import KNOWN_METRICS
+
+    others = [c for c in board.columns if c.split("@")[0] in KNOWN_METRICS and "_" not in c]
+    return [m for m in dict.fromkeys([*first, *others]) if m in board.columns and board[m].notna().any()]
+
+
+def headline_columns(board: pd.DataFrame, metrics: list[str]) -> tuple[str, ...]:
+    """TREC DL's headline metrics where rows have them, and for rows without (a dataset with other
+    headline metrics, e.g. CACM's MAP and P@30) the first two of their metrics."""
+    headline = [m for m in HEADLINE_METRICS if m in metrics]
+    rest = board[board[headline].isna().all(axis=1)] if headline else board
+    if not rest.empty:
+        headline += [m for m in metrics if m not in headline and rest[m].notna().any()][:2]
+    return tuple(headline)
+
+
 def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
-                 headline: tuple[str, ...] = tuple(HEADLINE_METRICS)) -> str:
+                 headline: tuple[str, ...] | None = None) -> str:
     """Plain-text table for the terminal: metrics, slice size, and for the headline metrics the
     delta against the baseline with its corrected significance marker."""
     if board.empty:
         return "(leaderboard is empty)"
-    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in board.columns]
+    metrics = [m for m in metrics if m in board.columns] if metrics else metric_columns(board)
+    headline = headline if headline is not None else headline_columns(board, metrics)
     shown = board[[c for c in key_columns(board) if c in board.columns] + metrics].copy()
     for metric in metrics:
         shown[metric] = board[metric].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
@@ -116,7 +136,7 @@ def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
         shown["n"] = board["n_queries"].astype("Int64")
     for metric in headline:
         if f"delta_{metric}" in board.columns:
-            marker = board.get(f"sig_{metric}", pd.Series("", index=board.index)).fillna("")
+            marker = board.get(f"sig_{metric}", pd.Series("", index=board.index)).astype(object).fillna("")
             shown[f"d_{metric}"] = [
                 "" if pd.isna(delta) else f"{delta:+.4f}{mark}" for delta, mark in zip(board[f"delta_{metric}"], marker)]
     if "precision" in board.columns:  # how the numbers were computed: fp32 (exact), bf16, int8

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
-from ..data.datasets import DATASETS
+from ..data.datasets import relevance_level_of
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import quiet_transformers
 from ..models.precision import autocast, native_bf16
@@ -78,7 +78,7 @@ class ContrastiveExample:
 
 def relevance_level(source: str) -> int:
     """The grade from which a candidate of ``source`` counts as relevant (1 for unknown sources)."""
-    return DATASETS[source].relevance_level if source in DATASETS else 1
+    return relevance_level_of(source)
 
 
 def contrastive_examples(lists: list[RankingList], max_positives: int = 4, hard_negatives: int = 1,

@@ -79,9 +79,9 @@ def dataset_lists(dataset: Dataset, collection: Collection, candidates: pd.DataF
     for qid, group in top.groupby("qid", sort=True):
         if qid not in queries or qid not in set(qrels["qid"]):
             continue
-        docnos = [d for d in group.sort_values("rank")["docno"] if d in collection.texts]
+        docnos = [d for d in group.sort_values("rank")["docno"] if d in collection]
         if add_missing_relevant:
-            docnos += [d for d in relevant.get(qid, []) if d not in docnos and d in collection.texts]
+            docnos += [d for d in relevant.get(qid, []) if d not in docnos and d in collection]
         if not docnos:
             continue
         labels = np.array([grades.get((qid, d), 0.0) for d in docnos], dtype=np.float32)
@@ -90,8 +90,15 @@ def dataset_lists(dataset: Dataset, collection: Collection, candidates: pd.DataF
 
 
 def _source_lists(name: str, data_dir: str | Path | None, collection: Collection) -> list[RankingList]:
+    """A training source's lists: any dataset with qrels and a candidate run (its official BM25 run,
+    else the first it ships), over its own collection's texts."""
     dataset = get_dataset(name, data_dir)
-    run = read_run(dataset.official_run_path("bm25"))
+    runs = dataset.candidate_runs
+    if not runs:
+        raise WorkbenchError(f"dataset {name!r} ships no candidate run to train on (declare one under [runs])")
+    run = read_run(dataset.official_run_path("bm25" if "bm25" in runs else runs[0]))
+    if str(getattr(collection, "path", "")) != dataset.collection_key:
+        collection = dataset.collection()
     return dataset_lists(dataset, collection, run, depth=100, add_missing_relevant=name.startswith("dev"))
 
 
@@ -124,7 +131,7 @@ def fold_lists(fold: str, data_dir: str | Path | None = None, validation: float 
     if fold not in FOLDS:
         raise WorkbenchError(f"unknown fold {fold!r}; folds: {', '.join(FOLDS)}")
     evaluate_on = get_dataset(fold, data_dir)
-    collection = Collection(evaluate_on.collection_path)
+    collection = evaluate_on.collection()
     sources = tuple(sources or FOLDS[fold])
     lists = []
     for name in sources:
@@ -149,8 +156,8 @@ def msmarco_train_lists(queries: Any, qrels: Any, candidates: str | Path, collec
     for qid, group in run.groupby("qid", sort=True):
         if qid not in texts or qid not in grades:
             continue
-        docnos = [d for d in group.sort_values("rank")["docno"] if d in collection.texts]
-        docnos += [d for d, g in grades[qid].items() if g > 0 and d not in docnos and d in collection.texts]
+        docnos = [d for d in group.sort_values("rank")["docno"] if d in collection]
+        docnos += [d for d, g in grades[qid].items() if g > 0 and d not in docnos and d in collection]
         if not docnos:
             continue
         labels = np.array([grades[qid].get(d, 0.0) for d in docnos], dtype=np.float32)

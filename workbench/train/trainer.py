@@ -33,7 +33,7 @@ import torch
 
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
-from ..data.datasets import DATASETS
+from ..data.datasets import relevance_level_of
 from ..data.leakage import write_training_queries
 from ..evaluation.metrics import evaluate_run
 from ..models.batching import length_sorted_batches, pad_batch, to_device
@@ -446,7 +446,7 @@ def validation_metrics(lists: list[RankingList], scored: list[np.ndarray]) -> di
                               if g > 0], columns=["qid", "docno", "label"])
         if qrels.empty:
             continue
-        evaluation = evaluate_run(run, qrels, DATASETS[source].relevance_level if source in DATASETS else 1, ["mrr@10", "ndcg@5", "ndcg@10"])
+        evaluation = evaluate_run(run, qrels, relevance_level_of(source), ["mrr@10", "ndcg@5", "ndcg@10"])
         n = evaluation.n_queries
         for metric, value in evaluation.means.items():
             totals[metric] = totals.get(metric, 0.0) + value * n

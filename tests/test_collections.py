@@ -1,0 +1,366 @@
+"""Any test collection: the formats a local collection and its topics come in, dataset files
+(`datasets/*.toml`, --dataset-file), ir_datasets ids, BM25/RM3/QL over any collection (CACM
+reproduces Anserini's regression figures), per-dataset metrics and pooled rows."""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.core.errors import WorkbenchError
+from workbench.data.datasets import get_dataset, use_dataset_files
+from workbench.data.declared import load_declared, parse_declaration
+from workbench.data.formats import read_collection, read_topic_records
+
+REPO = Path(__file__).resolve().parent.parent
+CACM = REPO.parent / "shared" / "data" / "cacm"
+#: Anserini's CACM regression (reproduce/from-document-collection/configs/cacm.yaml, Anserini 1.7.1):
+#: model -> (MAP, P@30)
+ANSERINI_CACM = {"bm25": (0.3123, 0.1942), "bm25:rm3=true": (0.3648, 0.2224), "bm25:ql=true": (0.3265, 0.1942)}
+
+DOCS = [("d1", "the cat sat on the mat"), ("d2", "dogs chase birds in the park"),
+        ("d3", "quantum computing basics for beginners"), ("d4", "what is a cat and why it purrs")]
+
+
+@pytest.fixture()
+def declared_env(monkeypatch, tmp_path):
+    """A clean set of declared dataset files and a working directory without datasets/."""
+    monkeypatch.delenv("WORKBENCH_DATASET_FILES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _write_tiny(root: Path, collection_format: str = "tsv") -> dict[str, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    if collection_format == "tsv":
+        collection = root / "docs.tsv"
+        collection.write_text("".join(f"{d}\t{t}\n" for d, t in DOCS))
+    elif collection_format == "jsonl":
+        import json
+
+        collection = root / "docs.jsonl"
+        collection.write_text("".join(json.dumps({"id": d, "contents": t}) + "\n" for d, t in DOCS))
+    elif collection_format == "trec":
+        collection = root / "docs.trec"
+        collection.write_text("".join(f"<DOC>\n<DOCNO> {d} </DOCNO>\n<TEXT>\n{t}\n</TEXT>\n</DOC>\n" for d, t in DOCS))
+    else:
+        pages = root / "pages"
+        pages.mkdir()
+        for d, t in DOCS:
+            (pages / f"{d}.html").write_text(f"<html><body><p>{t}</p></body></html>")
+        collection = pages
+        if collection_format == "html.tar.gz":
+            collection = root / "pages.tar.gz"
+            with tarfile.open(collection, "w:gz") as archive:
+                for page in sorted(pages.iterdir()):
+                    archive.add(page, arcname=f"pages/{page.name}")
+    topics = root / "topics.tsv"
+    topics.write_text("q1\tcat\nq2\tquantum computing\nq3\tno judgments here\n")
+    qrels = root / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\nq1 0 d4 1\nq1 0 d2 0\nq2 0 d3 1\n")
+    return {"collection": collection, "topics": topics, "qrels": qrels}
+
+
+def _dataset_file(root: Path, stem: str = "tiny", **values) -> Path:
+    lines = [f'{key} = {value!r}'.replace("'", '"') if isinstance(value, str) else f"{key} = {value}"
+             for key, value in values.items()]
+    path = root / f"{stem}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "trec", "html", "html.tar.gz"])
+def test_every_collection_format_reads_the_same_documents(tmp_path, fmt):
+    files = _write_tiny(tmp_path, fmt)
+    records = [(docid, " ".join(text.split())) for docid, text, _ in
+               read_collection(files["collection"], fmt.split(".")[0])]
+    assert records == DOCS
+
+
+def test_topic_formats_trec_and_cacm(tmp_path):
+    trec = tmp_path / "topics.trec"
+    trec.write_text("<top>\n<num> Number: 301\n<title> International Organized Crime\n<desc> Description:\n"
+                    "Identify organizations.\n<narr> Narrative:\nA relevant document ...\n</top>\n")
+    assert [(q, t) for q, t, _ in read_topic_records(trec, "trec")] == [("301", "International Organized Crime")]
+    assert [t for _, t, _ in read_topic_records(trec, "trec", "desc")] == ["Identify organizations."]
+    cacm = tmp_path / "topics.cacm"
+    cacm.write_text("<DOC>\n<DOCNO> 1 </DOCNO>\n\n What articles exist which deal with TSS (Time\n"
+                    "Sharing System)?\n\n</DOC>\n")
+    assert [(q, t) for q, t, _ in read_topic_records(cacm, "cacm")] == [
+        ("1", "What articles exist which deal with TSS (Time Sharing System)?")]
+
+
+# --- declared datasets -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["jsonl", "html"])
+def test_a_declared_dataset_end_to_end(declared_env, session_cache, fmt):
+    from workbench.experiment import Workbench
+
+    files = _write_tiny(declared_env / "src", fmt)
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    dataset = get_dataset("tiny")
+    assert dataset.metrics == ["map", "precision@30", "ndcg@10"]
+    assert dataset.n_unjudged == 1 and list(dataset.judged_topics["qid"]) == ["q1", "q2"]
+    bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
+    rows = bench.run_experiment(["tiny"], ["bm25", "bm25+tfidf"])
+    everything = rows[rows["slice"] == "all"].set_index("system")
+    assert set(everything.index) == {"bm25", "bm25+tfidf"}
+    assert everything.loc["bm25", "map"] == pytest.approx(1.0)  # every relevant document on top
+    assert "over the dataset's collection" in everything.loc["bm25", "candidates"]
+    assert "precision@30" in rows.columns and "mrr@10" not in rows.columns
+
+
+def test_dataset_files_in_the_working_directory_are_found(declared_env):
+    files = _write_tiny(declared_env / "src")
+    (declared_env / "datasets").mkdir()
+    _dataset_file(declared_env / "datasets", "mine", collection=str(files["collection"]),
+                  topics=str(files["topics"]), qrels=str(files["qrels"]), relevance_level=1)
+    assert get_dataset("mine").name == "mine"
+
+
+BAD_FILES = {
+    "missing path": ({"collection": "nowhere.tsv"}, "collection: ", 2),
+    "unknown key": ({"colour": "blue"}, "unknown key 'colour'", 5),
+    "unknown collection format": ({"collection_format": "parquet"}, "unknown collection format 'parquet'", 5),
+    "unknown topics format": ({"topics_format": "yaml"}, "unknown topics format 'yaml'", 5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_dataset_files_fail_in_one_line_naming_file_and_line(declared_env, case):
+    files = _write_tiny(declared_env / "src")
+    change, message, line = BAD_FILES[case]
+    values = {"name": "bad", "collection": str(files["collection"]), "topics": str(files["topics"]),
+              "qrels": str(files["qrels"]), **change}
+    path = _dataset_file(declared_env, "bad", **values)
+    with pytest.raises(WorkbenchError) as error:
+        parse_declaration(path)
+    assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("problem,message", [
+    ("d1\tthe cat\nd1\tagain\n", "duplicate document id 'd1'"),
+    ("d1\tthe cat\nd2\t   \n", "document 'd2' has an empty text"),
+    ("d 1\tthe cat\n", "contains whitespace"),
+])
+def test_bad_collections_fail_naming_file_and_line_and_write_nothing(declared_env, session_cache, problem, message):
+    import json
+
+    files = _write_tiny(declared_env / "src")
+    jsonl = declared_env / "src" / "bad.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": line.split("\t")[0], "contents": line.split("\t")[1]}) + "\n"
+                             for line in problem.splitlines()))
+    path = _dataset_file(declared_env, "bad", collection=str(jsonl), topics=str(files["topics"]),
+                         qrels=str(files["qrels"]))
+    dataset = load_declared(path)
+    with pytest.raises(WorkbenchError) as error:
+        dataset.collection_path
+    assert str(error.value).startswith(f"{jsonl}:") and message in str(error.value)
+    assert not list(Path(session_cache, "datasets").glob("bad-*/collection.tsv*"))
+
+
+def test_qrels_matching_no_topic_fail_naming_the_qrels(declared_env):
+    files = _write_tiny(declared_env / "src")
+    files["qrels"].write_text("z9 0 d1 1\n")
+    dataset = load_declared(_dataset_file(declared_env, collection=str(files["collection"]),
+                                          topics=str(files["topics"]), qrels=str(files["qrels"])))
+    with pytest.raises(WorkbenchError, match="no query id of the qrels matches a topic") as error:
+        dataset.judged_topics
+    assert str(error.value).startswith(f"{files['qrels']}:1: ")
+
+
+# --- CACM reproduces Anserini ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cacm_board(tmp_path_factory, session_cache):
+    if not (CACM / "cacm.tar.gz").is_file():
+        pytest.skip(f"the CACM collection is not at {CACM}")
+    from workbench.experiment import Workbench
+
+    use_dataset_files([REPO / "datasets" / "cacm.toml"])
+    runs = tmp_path_factory.mktemp("cacm-runs")
+    bench = Workbench(runs_dir=runs, leaderboard=runs / "board.csv", progress=False)
+    rows = bench.run_experiment(["cacm"], [*ANSERINI_CACM, "bm25+tfidf"])
+    return bench, rows
+
+
+@pytest.mark.parametrize("system", sorted(ANSERINI_CACM))
+def test_cacm_reproduces_anserini_regression(cacm_board, system):
+    _, rows = cacm_board
+    row = rows[(rows["system"] == system) & (rows["slice"] == "all")].iloc[0]
+    assert (round(row["map"], 4), round(row["precision@30"], 4)) == ANSERINI_CACM[system]
+    assert row["n_queries"] == 52 and row["n_unjudged_excluded"] == 12
+
+
+def test_cacm_reranker_and_metrics_on_the_leaderboard(cacm_board):
+    bench, rows = cacm_board
+    tfidf = rows[(rows["system"] == "bm25+tfidf") & (rows["slice"] == "all")].iloc[0]
+    assert tfidf["baseline"] == "bm25" and not pd.isna(tfidf["delta_map"])
+    assert bench.dataset("cacm").metrics == ["map", "precision@30", "ndcg@10"]
+    assert "Anserini's CACM regression" in tfidf["comparability"]
+
+
+def test_cacm_metrics_equal_trec_eval(cacm_board):
+    bench, _ = cacm_board
+    stored = bench.produce("bm25:rm3=true", "cacm")
+    dataset = bench.dataset("cacm")
+    ours = bench.evaluate(stored, "cacm").means
+    theirs = trec_eval(dataset.qrels_path, stored.path, {"map": ("map", "map"), "precision@30": ("P.30", "P_30"),
+                                                         "ndcg@10": ("ndcg_cut.10", "ndcg_cut_10")}, level=1)
+    assert ours == pytest.approx(theirs, abs=1e-4)
+
+
+def trec_eval(qrels: Path, run: Path, measures: dict[str, tuple[str, str]], level: int) -> dict[str, float]:
+    """Means by the trec_eval of the Anserini jar Pyserini ships (``-c``: judged queries missing from the run count 0)."""
+    from workbench.first_stage.java import java_home
+
+    jars = glob.glob(str(Path(__import__("pyserini").__file__).parent / "resources" / "jars" / "*.jar"))
+    if not jars:
+        pytest.skip("Pyserini's Anserini jar (with trec_eval) is not installed")
+    values = {}
+    for metric, (measure, name) in measures.items():
+        binary = not measure.startswith("ndcg")
+        out = subprocess.run([os.path.join(java_home(), "bin", "java"), "-cp", jars[0], "trec_eval", "-c",
+                              *(["-l", str(level)] if binary else []), "-m", measure, str(qrels), str(run)],
+                             capture_output=True, text=True, check=True).stdout
+        line = next(line for line in out.splitlines() if line.split()[0] == name and line.split()[1] == "all")
+        values[metric] = float(line.split()[2])
+    return values
+
+
+# --- ir_datasets -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_irds(tmp_path_factory):
+    """A small ir_datasets dataset registered in this process: documents with titles, queries,
+    graded qrels, scoreddocs."""
+    import ir_datasets
+    from ir_datasets.datasets.base import Dataset
+    from ir_datasets.formats import BaseDocs, TrecQrels, TrecScoredDocs, TsvDocs, TsvQueries
+    from ir_datasets.util import LocalDownload
+
+    root = tmp_path_factory.mktemp("irds")
+    os.environ["IR_DATASETS_HOME"] = str(root / "home")
+    (root / "docs.tsv").write_text("".join(f"{d}\t{t.split()[0]}\t{t}\n" for d, t in DOCS))
+    (root / "queries.tsv").write_text("q1\tcat\nq2\tquantum computing\nq3\tnot judged\n")
+    (root / "qrels.txt").write_text("q1 0 d1 2\nq1 0 d4 1\nq1 0 d2 0\nq2 0 d3 2\nq2 0 d1 1\n")
+    (root / "scored.trec").write_text("q1 Q0 d2 1 3.0 x\nq1 Q0 d1 2 2.0 x\nq1 Q0 d4 3 2.0 x\nq1 Q0 d3 4 1.0 x\n"
+                                      "q2 Q0 d1 1 1.0 x\nq2 Q0 d3 2 1.0 x\nq2 Q0 d2 3 0.5 x\n")
+    from typing import NamedTuple
+
+    class TitledDoc(NamedTuple):
+        doc_id: str
+        title: str
+        text: str
+
+    docs = TsvDocs(LocalDownload(root / "docs.tsv"), doc_cls=TitledDoc)
+    assert isinstance(docs, BaseDocs)
+    ident = "workbench-test/tiny/trec-dl-style"
+    if ident not in ir_datasets.registry:
+        ir_datasets.registry.register(ident, Dataset(
+            docs, TsvQueries(LocalDownload(root / "queries.tsv")), TrecQrels(LocalDownload(root / "qrels.txt"), {}),
+            TrecScoredDocs(LocalDownload(root / "scored.trec"))))
+    return "irds:" + ident
+
+
+def test_irds_dataset_end_to_end_equals_trec_eval(tiny_irds, declared_env, session_cache):
+    from workbench.cli import main
+
+    board = declared_env / "board.csv"
+    assert main(["eval", "--datasets", tiny_irds, "--systems", "official-scoreddocs,official-scoreddocs+tfidf",
+                 "--runs-dir", str(declared_env / "runs"), "--leaderboard", str(board)]) == 0
+    dataset = get_dataset(tiny_irds)
+    assert dataset.relevance_level == 2 and dataset.n_unjudged == 1  # "trec-dl" in the id: level 2
+    assert "FirstP" in dataset.texts_note
+    rows = pd.read_csv(board, dtype={"dataset": str})
+    measures = {"mrr@10": ("recip_rank", "recip_rank"), "ndcg@10": ("ndcg_cut.10", "ndcg_cut_10"),
+                "map": ("map", "map")}
+    from workbench.experiment.store import RunStore
+
+    for system in ("official-scoreddocs", "official-scoreddocs+tfidf"):
+        row = rows[(rows["system"] == system) & (rows["slice"] == "all")].iloc[0]
+        stored = RunStore(declared_env / "runs").load(tiny_irds, system)
+        theirs = trec_eval(dataset.qrels_path, stored.path, measures, level=2)
+        assert {m: row[m] for m in measures} == pytest.approx(theirs, abs=1e-4)
+    tfidf = RunStore(declared_env / "runs").load(tiny_irds, "official-scoreddocs+tfidf")
+    assert "FirstP" in tfidf.manifest.get("texts", "")
+
+
+def test_irds_collection_reads_only_what_is_asked(tiny_irds):
+    collection = get_dataset(tiny_irds).collection()
+    assert collection.texts_for(["d3"]) == ["quantum quantum computing basics for beginners"]
+    assert set(collection._texts) == {"d3"}  # one document fetched, not the collection
+
+
+def test_irds_unknown_and_not_downloaded_ids_fail_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "empty-home"))
+    with pytest.raises(WorkbenchError, match="unknown ir_datasets id 'nope/nothing'"):
+        get_dataset("irds:nope/nothing")
+    dataset = get_dataset("irds:beir/scifact/test")
+    with pytest.raises(WorkbenchError) as error:
+        dataset.topics
+    assert "'beir/scifact/test'" in str(error.value) and "\n" not in str(error.value)
+
+
+# --- pooled analysis ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pooled(workbench):
+    rows = workbench.run_experiment(["dl19", "dl20"], ["official-bm25", "official-bm25+tfidf"],
+                                    pools={"dl19+dl20": ["dl19", "dl20"]})
+    return rows
+
+
+def test_pooled_rows_cover_both_years(pooled):
+    mine = pooled[pooled["dataset"] == "dl19+dl20"].set_index(["system", "slice"])
+    single = pooled[pooled["dataset"] != "dl19+dl20"]
+    for slice_name in ("all", "qa", "exploratory"):
+        n = single[(single["system"] == "official-bm25") & (single["slice"] == slice_name)]["n_queries"].sum()
+        assert mine.loc[("official-bm25", slice_name), "n_queries"] == n
+    assert mine.loc[("official-bm25", "all"), "n_queries"] == 43 + 54
+    assert mine.loc[("official-bm25+tfidf", "all"), "pooled"] == "dl19+dl20"
+    row = mine.loc[("official-bm25+tfidf", "exploratory")]
+    assert row["baseline"] == "official-bm25" and row["mde_ndcg@5"] > 0
+
+
+def test_pooled_mean_is_the_query_weighted_mean(pooled):
+    rows = pooled[(pooled["system"] == "official-bm25") & (pooled["slice"] == "all")].set_index("dataset")
+    expected = (rows.loc["dl19", "ndcg@10"] * 43 + rows.loc["dl20", "ndcg@10"] * 54) / 97
+    assert rows.loc["dl19+dl20", "ndcg@10"] == pytest.approx(expected, abs=2e-4)
+
+
+def test_pools_are_refused_when_levels_differ_or_queries_repeat(workbench, tmp_path, data_dir, monkeypatch):
+    board = Path(workbench.leaderboard)
+    before = board.read_bytes() if board.is_file() else None
+    with pytest.raises(WorkbenchError, match="disagree on the relevance level"):
+        workbench.run_experiment(["dl19"], ["official-bm25"], pools={"mixed": ["dl19", "dev600"]})
+    copy = _dataset_file(tmp_path, "dl19-again", collection=str(data_dir / "collection.tsv"),
+                         topics=str(data_dir / "topics" / "dl19-passage.tsv"),
+                         qrels=str(data_dir / "qrels" / "dl19-passage.txt"), relevance_level=2)
+    monkeypatch.delenv("WORKBENCH_DATASET_FILES", raising=False)
+    use_dataset_files([copy])
+    with pytest.raises(WorkbenchError, match="query id '\\d+' is in both dl19 and dl19-again"):
+        workbench.run_experiment(["dl19"], ["official-bm25"], pools={"twice": ["dl19", "dl19-again"]})
+    assert (board.read_bytes() if board.is_file() else None) == before  # nothing written
+
+
+def test_rebuild_recomputes_pooled_rows(workbench, pooled):
+    from workbench.report.leaderboard import read_leaderboard
+
+    rebuilt = workbench.rebuild_leaderboard(write=False)
+    board = read_leaderboard(workbench.leaderboard)
+    columns = ["dataset", "system", "slice", "ndcg@10", "n_queries", "p_ndcg@5"]
+    pooled_rows = board["dataset"] == "dl19+dl20"
+    assert pooled_rows.any()
+    pd.testing.assert_frame_equal(
+        rebuilt[rebuilt["dataset"] == "dl19+dl20"][columns].reset_index(drop=True).round(4),
+        board[pooled_rows][columns].reset_index(drop=True).round(4), check_dtype=False)
