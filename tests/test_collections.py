@@ -364,3 +364,99 @@ def test_rebuild_recomputes_pooled_rows(workbench, pooled):
     pd.testing.assert_frame_equal(
         rebuilt[rebuilt["dataset"] == "dl19+dl20"][columns].reset_index(drop=True).round(4),
         board[pooled_rows][columns].reset_index(drop=True).round(4), check_dtype=False)
+
+
+def test_a_lucene_index_by_path_is_a_first_stage_and_its_raw_documents_the_texts(declared_env, session_cache):
+    """``bm25:index=<dir>`` (as ``index=<prebuilt name>`` with internet): search that index, and
+    rerank its candidates with texts read from its stored raw documents."""
+    from workbench.data.collection import Collection
+    from workbench.experiment import Workbench
+    from workbench.first_stage.lucene import build_index
+
+    files = _write_tiny(declared_env / "src")
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    index = build_index(Collection(files["collection"]), root=declared_env / "indexes")
+    bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
+    rows = bench.run_experiment(["tiny"], ["bm25", f"bm25:index={index.path}", f"bm25:index={index.path}+dense-minilm"])
+    everything = rows[rows["slice"] == "all"].set_index("system")
+    assert everything.loc[f"bm25:index={index.path}", "map"] == everything.loc["bm25", "map"]  # the same index
+    reranked = bench.produce(f"bm25:index={index.path}+dense-minilm", "tiny")
+    assert reranked.manifest["pairs"] > 0
+    from workbench.experiment.systems import candidate_texts, parse_system
+
+    texts = candidate_texts(bench.session, parse_system(f"bm25:index={index.path}"), bench.dataset("tiny"))
+    assert texts.text("d3") == "quantum computing basics for beginners"
+
+
+def test_unknown_prebuilt_index_fails_in_one_line(declared_env, session_cache):
+    from workbench.experiment import Workbench
+
+    files = _write_tiny(declared_env / "src")
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
+    with pytest.raises(WorkbenchError, match="unknown Pyserini prebuilt index 'no-such-index'"):
+        bench.run_experiment(["tiny"], ["bm25:index=no-such-index"])
+    with pytest.raises(WorkbenchError, match="not in its cache .* cannot be downloaded here"):
+        bench.run_experiment(["tiny"], ["bm25:index=beir-v1.0.0-scifact.flat"])
+    assert not (declared_env / "runs" / "board.csv").exists()
+
+
+def test_dense_and_splade_first_stages_over_a_declared_collection(declared_env, session_cache):
+    from workbench.experiment import Workbench
+
+    files = _write_tiny(declared_env / "src", "trec")
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
+    rows = bench.run_experiment(["tiny"], ["dense-mini", "splade-mini"])
+    everything = rows[rows["slice"] == "all"].set_index("system")
+    assert everything.loc["dense-mini", "map"] > 0.5 and everything.loc["splade-mini", "map"] > 0.5
+
+
+def test_cacm_section_in_the_html_report(cacm_board, tmp_path):
+    from html.parser import HTMLParser
+
+    from workbench.report.html import write_html_report
+    from workbench.report.leaderboard import read_leaderboard
+
+    bench, _ = cacm_board
+    path, views = write_html_report(bench.session, read_leaderboard(bench.leaderboard), tmp_path)
+    page = path.read_text(encoding="utf-8")
+    assert [view.name for view in views] == ["cacm"]
+    assert views[0].headline == ["map", "precision@30"]
+
+    class Sections(HTMLParser):
+        found: list[str] = []
+        headers: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if tag == "section" and attributes.get("data-dataset"):
+                self.found.append(attributes["data-dataset"])
+            if tag == "th" and attributes.get("data-key"):
+                self.headers.append(attributes["data-key"])
+
+    sections = Sections()
+    sections.feed(page)
+    assert sections.found == ["cacm"]
+    assert {"map", "precision@30", "ndcg@10", "delta_map", "delta_precision@30"} <= set(sections.headers)
+    assert "Anserini&#39;s CACM regression" in page or "Anserini's CACM regression" in page
+
+
+def test_a_declared_dataset_with_a_candidate_run_is_a_training_source(declared_env):
+    from workbench.train.data import _source_lists
+
+    files = _write_tiny(declared_env / "src")
+    run = declared_env / "src" / "bm25.trec"
+    run.write_text("q1 Q0 d2 1 3.0 x\nq1 Q0 d1 2 2.0 x\nq2 Q0 d3 1 1.0 x\nq2 Q0 d1 2 0.5 x\n")
+    path = declared_env / "tiny.toml"
+    path.write_text(f'collection = "{files["collection"]}"\ntopics = "{files["topics"]}"\nqrels = "{files["qrels"]}"\n'
+                    f'[runs]\nbm25 = "{run}"\n')
+    use_dataset_files([path])
+    dataset = get_dataset("tiny")
+    lists = _source_lists("tiny", None, dataset.collection())
+    assert [(lst.qid, lst.docnos, list(lst.labels)) for lst in lists] == [
+        ("q1", ["d2", "d1"], [0.0, 1.0]), ("q2", ["d3", "d1"], [1.0, 0.0])]
+    assert lists[0].passages[1] == "the cat sat on the mat"

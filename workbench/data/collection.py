@@ -65,3 +65,23 @@ class Collection:
 
     def texts_for(self, pids: Iterable[str]) -> list[str]:
         return [self.text(pid) for pid in pids]
+
+
+class LazyTexts:
+    """Texts read on demand from a store too large to load (an ir_datasets docs store, a Lucene
+    index's stored documents): subclasses implement :meth:`text`; the rest follows."""
+
+    def text(self, pid: str) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def texts_for(self, pids: Iterable[str]) -> list[str]:
+        return [self.text(str(pid)) for pid in pids]
+
+    def get(self, pid: str, default: str = "") -> str:
+        try:
+            return self.text(pid)
+        except WorkbenchError:
+            return default
+
+    def __contains__(self, pid: object) -> bool:
+        return isinstance(pid, str) and bool(self.get(pid))

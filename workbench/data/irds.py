@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
+from .collection import LazyTexts
 from .dataset import STANDARD_METRICS, Dataset, DatasetSpec
 from .formats import collapse, write_topics
 
@@ -76,7 +77,7 @@ def document_text(doc: Any) -> str:
     return collapse(" ".join(p for p in parts if isinstance(p, str) and p))
 
 
-class DocsStoreCollection:
+class DocsStoreCollection(LazyTexts):
     """Document texts read through an ir_datasets docs store, only those asked for (kept once read)."""
 
     def __init__(self, irds_id: str, handle: Any):
@@ -118,15 +119,6 @@ class DocsStoreCollection:
 
     def text(self, pid: str) -> str:
         return self.texts_for([pid])[0]
-
-    def get(self, pid: str, default: str = "") -> str:
-        try:
-            return self.text(pid)
-        except WorkbenchError:
-            return default
-
-    def __contains__(self, pid: object) -> bool:
-        return isinstance(pid, str) and bool(self.get(pid, ""))
 
     def __len__(self) -> int:
         try:

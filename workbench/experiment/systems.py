@@ -147,7 +147,7 @@ class RerankedSystem(System):
 
     def config(self, session: SystemContext, dataset: Dataset) -> RunConfig:
         candidates = session.produce(self.candidates, dataset.name)
-        collection = session.collection(dataset)
+        collection = candidate_texts(session, self.candidates, dataset)
         started = time.perf_counter()
         reranker = session.reranker(self.reranker, dataset)
         model_seconds = time.perf_counter() - started
@@ -172,9 +172,9 @@ class RerankedSystem(System):
         encoder = getattr(reranker, "encoder", None)
         encoded_before = encoder.vector_cache.encoded if encoder is not None else 0
         session.start_engine_account()  # the candidates' work is in their own manifest
-        run, stats = rerank_run(candidates.run, dataset.judged_topics, session.collection(dataset), reranker,
-                                depth=session.rerank_depth, cache=session.score_cache(), progress=session.progress,
-                                desc=f"{dataset.name} {self.name}",
+        texts = candidate_texts(session, self.candidates, dataset)
+        run, stats = rerank_run(candidates.run, dataset.judged_topics, texts, reranker, depth=session.rerank_depth,
+                                cache=session.score_cache(), progress=session.progress, desc=f"{dataset.name} {self.name}",
                                 remote=session.remote(self.reranker, dataset, reranker))
         details = {"candidate_run": str(candidates.path), "model_ids": reranker.config(),
                    "reranker_fingerprint": reranker.fingerprint, "wall_time_s": round(stats.seconds, 3),
@@ -193,6 +193,18 @@ class RerankedSystem(System):
         details.update(session.engine_fields())
         return Computed(run, candidates.manifest.get("candidates", self.candidates.name), details,
                         {"reranker_config": reranker.config()})
+
+
+def candidate_texts(session: SystemContext, system: System, dataset: Dataset) -> Any:
+    """Where the texts of ``system``'s candidates come from: the first stage's own documents (a
+    prebuilt index's stored raw texts), else the dataset's collection."""
+    while isinstance(system, RerankedSystem):
+        system = system.candidates
+    if isinstance(system, FirstStageSystem):
+        documents = session.first_stage(system.spec, dataset).documents()
+        if documents is not None:
+            return documents
+    return session.collection(dataset)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import pandas as pd
 from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError
 from ..core.options import Option
-from ..data.collection import Collection
+from ..data.collection import Collection, LazyTexts
 from ..data.trec import sort_run
 from .java import ensure_java
 from .lucene import LuceneIndex, index_fingerprint, shared_index
@@ -190,33 +191,89 @@ def prebuilt_index_path(name: str) -> str:
             f"LuceneSearcher; LuceneSearcher.from_prebuilt_index('{name}')\"") from None
 
 
+class LuceneDocuments(LazyTexts):
+    """The texts of the documents of a Lucene index, read from its stored raw documents (the
+    ``contents`` of Pyserini's JSON documents, else the raw text), only those asked for."""
+
+    def __init__(self, searcher: Any, path: str | Path, identity: str):
+        self.searcher = searcher
+        self.path = Path(path)
+        self.fingerprint = fingerprint("lucene-documents/v1", identity)
+        self._texts: dict[str, str] = {}
+
+    def text(self, pid: str) -> str:
+        if pid not in self._texts:
+            doc = self.searcher.doc(pid)
+            if doc is None:
+                raise WorkbenchError(f"document {pid!r} is not in the index", self.path)
+            raw = doc.raw() or doc.contents() or ""
+            try:
+                parsed = json.loads(raw)
+                raw = parsed.get("contents", raw) if isinstance(parsed, dict) else raw
+            except ValueError:
+                pass
+            if not raw.strip():
+                raise WorkbenchError(f"document {pid!r} has no stored text (index built without -storeRaw?)",
+                                     self.path)
+            self._texts[pid] = " ".join(str(raw).split())
+        return self._texts[pid]
+
+    def __len__(self) -> int:
+        return int(self.searcher.num_docs)
+
+    @property
+    def texts(self) -> dict[str, str]:
+        raise WorkbenchError("a reranker that fits on the whole collection (TF-IDF, whitening) cannot read a "
+                             "prebuilt index's texts: rerank with a model that reads only the candidates", self.path)
+
+
 class PrebuiltLexical(FirstStage):
-    """Lexical retrieval over a Pyserini prebuilt index (full collections: comparable figures)."""
+    """Lexical retrieval over a Pyserini prebuilt index by name, or an existing Lucene index by path
+    (full collections: comparable figures). Rerankers over its candidates read the texts from the
+    index's stored raw documents."""
 
     kind = "bm25"
 
     def __init__(self, index: str, config: BM25Config, shared: dict | None = None):
         self.index_name = index
+        self.local = Path(index).expanduser().is_dir()
         self.bm25 = config
         self.shared = shared if shared is not None else {}
         name = ("QL" if config.ql else "BM25") + ("+RM3" if config.rm3 else "")
-        self.candidates = f"{name} over Pyserini's prebuilt index {index}"
+        where = "the Lucene index" if self.local else "Pyserini's prebuilt index"
+        self.candidates = f"{name} over {where} {index}"
 
-    def config(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
+        if self.local:
+            path = Path(self.index_name).expanduser().resolve()
+            files = {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.is_file()}
+            return {"lucene_index": str(path), "index_files": fingerprint(files)}
         from pyserini.prebuilt_index_info import TF_INDEX_INFO
 
         ensure_java()
-        info = TF_INDEX_INFO.get(self.index_name, {})
-        return {**self.bm25.settings(), "prebuilt_index": self.index_name, "index_md5": info.get("md5", "")}
+        return {"prebuilt_index": self.index_name,
+                "index_md5": TF_INDEX_INFO.get(self.index_name, {}).get("md5", "")}
 
-    def search(self, topics: pd.DataFrame) -> pd.DataFrame:
+    def config(self) -> dict[str, Any]:
+        return {**self.bm25.settings(), **self._identity()}
+
+    def _retriever(self) -> BM25Retriever:
         key = ("prebuilt-searcher", self.index_name, self.bm25)
         if key not in self.shared:
-            self.shared[key] = BM25Retriever(prebuilt_index_path(self.index_name), self.bm25)
-        return self.shared[key].search(topics, k=self.bm25.k)
+            path = str(Path(self.index_name).expanduser()) if self.local else prebuilt_index_path(self.index_name)
+            self.shared[key] = BM25Retriever(path, self.bm25)
+        return self.shared[key]
+
+    def search(self, topics: pd.DataFrame) -> pd.DataFrame:
+        return self._retriever().search(topics, k=self.bm25.k)
+
+    def documents(self) -> LuceneDocuments:
+        retriever = self._retriever()
+        return LuceneDocuments(retriever.searcher, self.index_name, json.dumps(self._identity(), sort_keys=True))
 
     def details(self) -> dict[str, Any]:
-        return {"threads": self.bm25.resolved_threads(), "index": self.index_name}
+        return {"threads": self.bm25.resolved_threads(), "index": self.index_name,
+                "texts": "the index's stored raw documents"}
 
 
 LEXICAL_OPTIONS = (
@@ -230,7 +287,8 @@ LEXICAL_OPTIONS = (
     Option("ql", bool, False, help="query likelihood with Dirichlet smoothing instead of BM25 (set_qld)"),
     Option("mu", float, 1000.0, minimum=0, help="QL Dirichlet smoothing"),
     Option("index", str, None, help="a Pyserini prebuilt index by name (msmarco-v1-passage, "
-           "beir-v1.0.0-scifact.flat, ...) instead of the dataset's collection"),
+           "beir-v1.0.0-scifact.flat, ...) or a Lucene index directory, instead of the dataset's collection; "
+           "rerankers read its stored raw documents"),
 )
 
 

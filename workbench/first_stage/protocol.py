@@ -61,6 +61,11 @@ class FirstStage(ABC):
         """Manifest fields describing the last ``search`` (threads, index build time, model ids)."""
         return {}
 
+    def documents(self) -> Any:
+        """Where rerankers read the texts of this stage's candidates when not from the dataset's
+        collection (a prebuilt index's stored documents); None: the dataset's collection."""
+        return None
+
 
 @dataclass
 class StageContext:
