@@ -460,3 +460,46 @@ def test_a_declared_dataset_with_a_candidate_run_is_a_training_source(declared_e
     assert [(lst.qid, lst.docnos, list(lst.labels)) for lst in lists] == [
         ("q1", ["d2", "d1"], [0.0, 1.0]), ("q2", ["d3", "d1"], [1.0, 0.0])]
     assert lists[0].passages[1] == "the cat sat on the mat"
+
+
+def test_dataset_add_writes_a_file_every_command_then_knows(declared_env, session_cache, capsys):
+    from workbench.cli import main
+
+    files = _write_tiny(declared_env / "src", "html.tar.gz")
+    assert main(["dataset", "add", "mine", "--collection", str(files["collection"]), "--topics", str(files["topics"]),
+                 "--qrels", str(files["qrels"]), "--metrics", "map,ndcg@10", "--check"]) == 0
+    assert "2 judged" in capsys.readouterr().out
+    written = declared_env / "datasets" / "mine.toml"
+    assert written.is_file() and 'metrics = ["map", "ndcg@10"]' in written.read_text()
+    assert main(["eval", "--datasets", "mine", "--systems", "bm25", "--runs-dir", str(declared_env / "runs"),
+                 "--quiet"]) == 0
+    board = pd.read_csv(declared_env / "runs" / "leaderboard.csv")
+    assert set(board["dataset"]) == {"mine"} and board.loc[board["slice"] == "all", "map"].notna().all()
+    assert main(["dataset", "show", "mine"]) == 0 and "metrics\tmap, ndcg@10" in capsys.readouterr().out
+
+
+def test_dataset_add_refuses_bad_input_and_writes_nothing(declared_env, capsys):
+    from workbench.cli import main
+
+    files = _write_tiny(declared_env / "src")
+    files["qrels"].write_text("z1 0 d1 1\n")
+    assert main(["dataset", "add", "mine", "--collection", str(files["collection"]), "--topics", str(files["topics"]),
+                 "--qrels", str(files["qrels"])]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"workbench: error: {files['qrels']}:1: no query id of the qrels matches a topic")
+    assert len(error.splitlines()) == 1
+    assert not list((declared_env / "datasets").glob("*")) if (declared_env / "datasets").exists() else True
+    assert main(["dataset", "add", "mine", "--collection", str(declared_env / "nowhere.tsv"), "--topics",
+                 str(files["topics"]), "--qrels", str(files["qrels"])]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pool,message", [("dl19", "expected NAME=DATASET,DATASET"),
+                                          ("p=dl19", "needs two or more datasets")])
+def test_malformed_pools_fail_in_one_line(declared_env, data_dir, pool, message, capsys):
+    from workbench.cli import main
+
+    assert main(["eval", "--datasets", "dl19", "--systems", "official-bm25", "--pool", pool,
+                 "--runs-dir", str(declared_env / "runs"), "--data-dir", str(data_dir)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (declared_env / "runs" / "leaderboard.csv").exists()

@@ -44,15 +44,18 @@ def run_report(args: argparse.Namespace) -> int:
     if args.systems and not board.empty:
         wanted = set(_systems(args.systems)) | {system for pair in args.pair for system in pair}
         board = board[board["system"].isin(wanted)]
-    for kind, path in write_report(board, args.out).items():
-        print(f"{kind}\t{path}")
-    if args.no_html:
-        return 0
     from ..experiment import Workbench
-    from ..report.html import write_html_report
+    from ..report.inspection import dataset_headlines
 
     leaderboard = Path(args.leaderboard)
     bench = Workbench(data_dir=args.data_dir, runs_dir=leaderboard.parent, leaderboard=leaderboard, progress=False)
+    headlines = dataset_headlines(bench.session, board) if not board.empty else {}
+    for kind, path in write_report(board, args.out, headlines=headlines).items():
+        print(f"{kind}\t{path}")
+    if args.no_html:
+        return 0
+    from ..report.html import write_html_report
+
     pairs = [tuple(pair) for pair in args.pair]
     shot = None
     if args.screenshots:

@@ -137,6 +137,19 @@ def view_metrics(board: pd.DataFrame, declared: Iterable[str]) -> tuple[list[str
     return metrics, metrics[:2]
 
 
+def dataset_headlines(session, board: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Each dataset's headline metrics on ``board`` (its first two declared metrics with values; a
+    pool: its first dataset's), for the summary and the slice plot."""
+    headlines = {}
+    pooled = board["pooled"].fillna("").astype(str) if "pooled" in board.columns else pd.Series("", index=board.index)
+    for name in board["dataset"].unique():
+        members = pooled[board["dataset"] == name]
+        first = members.iloc[0].split("+")[0] if not members.empty and members.iloc[0] else name
+        rows = board[board["dataset"] == name]
+        headlines[name] = tuple(view_metrics(rows, session.dataset(first).metrics)[1])
+    return headlines
+
+
 def baseline_pairs(board: pd.DataFrame, dataset: str) -> list[tuple[str, str]]:
     """(baseline, system) for every system the leaderboard compares with a baseline on ``dataset``."""
     rows = board[(board["dataset"] == dataset) & (board.get("slice", "all") == "all")]

@@ -41,11 +41,11 @@ def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
 
 def not_comparable(row: Mapping[str, object]) -> bool:
     """Whether a leaderboard row's numbers are not comparable with published figures: its
-    comparability column says something (e.g. fine-tuned on the other TREC DL year) or its
-    candidates do (mini-collection first stages)."""
+    comparability column says so (e.g. fine-tuned on the other TREC DL year) or its candidates do
+    (mini-collection first stages). The column says what every row can be compared with; only a
+    "not comparable" there marks a row."""
     comparability, candidates = row.get("comparability", ""), row.get("candidates", "")
-    return (isinstance(comparability, str) and bool(comparability.strip())) or \
-        (isinstance(candidates, str) and "not comparable" in candidates)
+    return any(isinstance(text, str) and "not comparable" in text for text in (comparability, candidates))
 
 
 def key_columns(board: pd.DataFrame) -> list[str]:

@@ -10,8 +10,10 @@ from ..evaluation.metrics import HEADLINE_METRICS
 from .leaderboard import not_comparable
 
 
-def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_METRICS), datasets: list[str] | None = None):
-    """Grouped bars of each metric per slice and system with 95% confidence intervals; returns the figure."""
+def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_METRICS), datasets: list[str] | None = None,
+                headlines: dict[str, tuple[str, ...]] | None = None):
+    """Grouped bars of each metric per slice and system with 95% confidence intervals; returns the
+    figure. ``headlines`` gives a dataset its own metrics (as many as ``metrics``), e.g. CACM's MAP, P@30."""
     # A bare Figure needs no pyplot backend: it saves to PNG and displays in notebooks.
     from matplotlib.figure import Figure
 
@@ -25,7 +27,7 @@ def plot_slices(board: pd.DataFrame, metrics: tuple[str, ...] = tuple(HEADLINE_M
     width = 0.8 / max(1, len(systems))
     for row, dataset in enumerate(datasets):
         rows = board[board["dataset"] == dataset]
-        for column, metric in enumerate(metrics):
+        for column, metric in enumerate(tuple((headlines or {}).get(dataset, metrics))[:len(metrics)]):
             axis = axes[row][column]
             for position, system in enumerate(systems):
                 values = rows[rows["system"] == system].set_index("slice").reindex(list(SLICES))

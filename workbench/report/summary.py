@@ -16,8 +16,11 @@ HEADLINE = tuple(HEADLINE_METRICS)
 SMALL_SLICE_MDE = 0.10  # a slice that cannot detect a 10-point change says little when "not significant"
 
 
-def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, plot_name: str = "slices.png") -> str:
-    """Markdown tables per dataset: metric [CI], delta vs baseline with significance, per slice."""
+def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, plot_name: str = "slices.png",
+                     headlines: dict[str, tuple[str, ...]] | None = None) -> str:
+    """Markdown tables per dataset: metric [CI], delta vs baseline with significance, per slice
+    (``headlines``: a dataset's own headline metrics, e.g. CACM's MAP and P@30; else ``metrics``)."""
+    default = metrics
     lines = ["# Workbench report", "",
              "Per query-type slice: mean [95% CI], and against the baseline the delta with `*`/`**` when a "
              "paired randomization test is significant at 0.05/0.01 after Holm correction across systems; "
@@ -30,6 +33,7 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
              f"![slices]({plot_name})", ""]
     for dataset in sorted(board["dataset"].unique()):
         rows = board[board["dataset"] == dataset]
+        metrics = tuple((headlines or {}).get(dataset, default))
         lines += [f"## {dataset}", ""]
         header = ["system", "slice", "n"] + [f"{m}" for m in metrics] + [f"Δ {m}" for m in metrics] + \
                  [f"MDE {m}" for m in metrics] + ["W/T/L " + metrics[0], "baseline"]
@@ -61,8 +65,10 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
 
 
 def write_report(board: pd.DataFrame, out_dir: str | Path = "runs/report",
-                 metrics: tuple[str, ...] = HEADLINE) -> dict[str, Path]:
-    """Write ``leaderboard-sliced.csv``, ``summary.md`` and ``slices.png`` into ``out_dir``."""
+                 metrics: tuple[str, ...] = HEADLINE,
+                 headlines: dict[str, tuple[str, ...]] | None = None) -> dict[str, Path]:
+    """Write ``leaderboard-sliced.csv``, ``summary.md`` and ``slices.png`` into ``out_dir``
+    (``headlines``: each dataset's own headline metrics, where they are not ``metrics``)."""
     if board.empty:
         raise WorkbenchError("the leaderboard is empty: run `workbench eval` (make eval) first")
     if "slice" not in board.columns:
@@ -72,9 +78,9 @@ def write_report(board: pd.DataFrame, out_dir: str | Path = "runs/report",
     paths = {"csv": out / "leaderboard-sliced.csv", "markdown": out / "summary.md", "plot": out / "slices.png"}
     with atomic_write(paths["csv"]) as handle:
         board.to_csv(handle, index=False, float_format="%.4f")
-    figure = plot_slices(board, metrics)
+    figure = plot_slices(board, metrics, headlines=headlines)
     with atomic_write(paths["plot"], mode="wb") as handle:
         figure.savefig(handle, format="png", dpi=110)
     with atomic_write(paths["markdown"]) as handle:
-        handle.write(summary_markdown(board, metrics, paths["plot"].name))
+        handle.write(summary_markdown(board, metrics, paths["plot"].name, headlines))
     return paths
