@@ -82,8 +82,9 @@ setup-browser:
 # A=... B=...: also drill into B against A. SCREENSHOTS=docs/report: PNGs of the DL19 leaderboard
 # and of the drill-down where official-bm25 and the best reranker disagree most (needs setup-browser).
 SCREENSHOTS ?=
+POOL_NAMES = $(foreach pool,$(POOL),$(firstword $(subst =, ,$(pool))))
 report: eval
-	$(BIN)/workbench report --datasets "$(DATASETS)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") $(if $(and $(A),$(B)),--pair "$(A)" "$(B)") $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
+	$(BIN)/workbench report --datasets "$(DATASETS) $(POOL_NAMES) $(if $(CACM),cacm)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") $(if $(and $(A),$(B)),--pair "$(A)" "$(B)") $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
 compare: setup
 	$(BIN)/workbench compare $(A) $(B) --dataset $(firstword $(DATASETS))

@@ -24,6 +24,7 @@ from ..core.files import sha256_file
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS, Evaluation, evaluate_cached
 from ..evaluation.slices import slice_qids
 from ..evaluation.stats import wins_ties_losses
+from .leaderboard import metric_columns
 
 DRILL_METRIC = "ndcg@10"  # orders the gains and losses: graded, and deep enough to see a ranking change
 SHOWN_METRICS = ("mrr@10", "ndcg@5", "ndcg@10")
@@ -127,13 +128,7 @@ class DatasetView:
 def view_metrics(board: pd.DataFrame, declared: Iterable[str]) -> tuple[list[str], list[str]]:
     """(metrics, headline) a dataset's rows show: its declared metrics that have values, then any
     other metric column with values; the headline is the first two."""
-    from ..evaluation.metrics import KNOWN_METRICS
-
-    def has_values(column: str) -> bool:
-        return column in board.columns and board[column].notna().any()
-
-    others = [c for c in board.columns if c.split("@")[0] in KNOWN_METRICS and "_" not in c]
-    metrics = [m for m in dict.fromkeys([*declared, *others]) if has_values(m)]
+    metrics = metric_columns(board, declared)
     return metrics, metrics[:2]
 
 

@@ -107,7 +107,11 @@ def metric_columns(board: pd.DataFrame, first: Iterable[str] = DEFAULT_METRICS) 
     (a dataset's own metrics, such as CACM's precision@30)."""
     from ..evaluation.metrics import KNOWN_METRICS
 
-    others = [c for c in board.columns if c.split("@")[0] in KNOWN_METRICS and "_" not in c]
+    def is_metric(column: str) -> bool:
+        # "precision" alone is the numeric-precision column (fp32, bf16), not the metric
+        return "_" not in column and (column == "map" or ("@" in column and column.split("@")[0] in KNOWN_METRICS))
+
+    others = [c for c in board.columns if is_metric(c)]
     return [m for m in dict.fromkeys([*first, *others]) if m in board.columns and board[m].notna().any()]
 
 
