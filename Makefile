@@ -40,7 +40,7 @@ comma := ,
 # POOL=name=a,b: rows over the union of the datasets' judged queries (default: DL19+DL20 when both are evaluated)
 POOL ?= $(if $(and $(filter dl19,$(DATASETS)),$(filter dl20,$(DATASETS))),dl19+dl20=dl19$(comma)dl20)
 # The default experiment also evaluates CACM (datasets/cacm.toml) when its files are beside the project:
-# BM25, BM25+RM3 and QL reproduce Anserini's regression; two rerankers over BM25. SYSTEMS=... turns it off.
+# BM25, BM25+RM3 and QL reproduce Anserini's regression; two rerankers over BM25. SYSTEMS=... or CACM= turns it off.
 CACM_SYSTEMS ?= bm25 bm25:rm3=true bm25:ql=true bm25+tfidf bm25+dense-minilm
 CACM ?= $(if $(SYSTEMS),,$(wildcard ../shared/data/cacm/cacm.tar.gz))
 EVAL_FLAGS = --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast) --engine $(ENGINE) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))

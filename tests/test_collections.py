@@ -186,11 +186,16 @@ def cacm_board(tmp_path_factory, session_cache):
         pytest.skip(f"the CACM collection is not at {CACM}")
     from workbench.experiment import Workbench
 
+    before = os.environ.get("WORKBENCH_DATASET_FILES")
     use_dataset_files([REPO / "datasets" / "cacm.toml"])
     runs = tmp_path_factory.mktemp("cacm-runs")
     bench = Workbench(runs_dir=runs, leaderboard=runs / "board.csv", progress=False)
     rows = bench.run_experiment(["cacm"], [*ANSERINI_CACM, "bm25+tfidf"])
-    return bench, rows
+    yield bench, rows
+    if before is None:  # later test modules see the dataset files they set up themselves
+        os.environ.pop("WORKBENCH_DATASET_FILES", None)
+    else:
+        os.environ["WORKBENCH_DATASET_FILES"] = before
 
 
 @pytest.mark.parametrize("system", sorted(ANSERINI_CACM))
@@ -249,6 +254,7 @@ def tiny_irds(tmp_path_factory):
     from ir_datasets.util import LocalDownload
 
     root = tmp_path_factory.mktemp("irds")
+    before = os.environ.get("IR_DATASETS_HOME")
     os.environ["IR_DATASETS_HOME"] = str(root / "home")
     (root / "docs.tsv").write_text("".join(f"{d}\t{t.split()[0]}\t{t}\n" for d, t in DOCS))
     (root / "queries.tsv").write_text("q1\tcat\nq2\tquantum computing\nq3\tnot judged\n")
@@ -269,7 +275,11 @@ def tiny_irds(tmp_path_factory):
         ir_datasets.registry.register(ident, Dataset(
             docs, TsvQueries(LocalDownload(root / "queries.tsv")), TrecQrels(LocalDownload(root / "qrels.txt"), {}),
             TrecScoredDocs(LocalDownload(root / "scored.trec"))))
-    return "irds:" + ident
+    yield "irds:" + ident
+    if before is None:
+        os.environ.pop("IR_DATASETS_HOME", None)
+    else:
+        os.environ["IR_DATASETS_HOME"] = before
 
 
 def test_irds_dataset_end_to_end_equals_trec_eval(tiny_irds, declared_env, session_cache):
@@ -314,10 +324,18 @@ def test_irds_unknown_and_not_downloaded_ids_fail_in_one_line(monkeypatch, tmp_p
 # --- pooled analysis ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def pooled(workbench):
-    rows = workbench.run_experiment(["dl19", "dl20"], ["official-bm25", "official-bm25+tfidf"],
-                                    pools={"dl19+dl20": ["dl19", "dl20"]})
-    return rows
+def pool_bench(data_dir, session_cache, tmp_path_factory):
+    """A Workbench of its own (the session's leaderboard stays free of pooled rows)."""
+    from workbench.experiment import Workbench
+
+    runs = tmp_path_factory.mktemp("pool-runs")
+    return Workbench(data_dir=data_dir, runs_dir=runs, leaderboard=runs / "leaderboard.csv", progress=False)
+
+
+@pytest.fixture(scope="module")
+def pooled(pool_bench):
+    return pool_bench.run_experiment(["dl19", "dl20"], ["official-bm25", "official-bm25+tfidf"],
+                                     pools={"dl19+dl20": ["dl19", "dl20"]})
 
 
 def test_pooled_rows_cover_both_years(pooled):
@@ -338,7 +356,8 @@ def test_pooled_mean_is_the_query_weighted_mean(pooled):
     assert rows.loc["dl19+dl20", "ndcg@10"] == pytest.approx(expected, abs=2e-4)
 
 
-def test_pools_are_refused_when_levels_differ_or_queries_repeat(workbench, tmp_path, data_dir, monkeypatch):
+def test_pools_are_refused_when_levels_differ_or_queries_repeat(pool_bench, tmp_path, data_dir, monkeypatch):
+    workbench = pool_bench
     board = Path(workbench.leaderboard)
     before = board.read_bytes() if board.is_file() else None
     with pytest.raises(WorkbenchError, match="disagree on the relevance level"):
@@ -353,7 +372,8 @@ def test_pools_are_refused_when_levels_differ_or_queries_repeat(workbench, tmp_p
     assert (board.read_bytes() if board.is_file() else None) == before  # nothing written
 
 
-def test_rebuild_recomputes_pooled_rows(workbench, pooled):
+def test_rebuild_recomputes_pooled_rows(pool_bench, pooled):
+    workbench = pool_bench
     from workbench.report.leaderboard import read_leaderboard
 
     rebuilt = workbench.rebuild_leaderboard(write=False)
