@@ -523,3 +523,103 @@ def test_malformed_pools_fail_in_one_line(declared_env, data_dir, pool, message,
                  "--runs-dir", str(declared_env / "runs"), "--data-dir", str(data_dir)]) == 2
     assert message in capsys.readouterr().err
     assert not (declared_env / "runs" / "leaderboard.csv").exists()
+
+
+def test_qrels_of_other_topics_are_left_out(declared_env, session_cache):
+    """A qrels file shared by several topic sets (folds, rounds) judges only this set's topics."""
+    from workbench.experiment import Workbench
+
+    files = _write_tiny(declared_env / "src")
+    files["qrels"].write_text(files["qrels"].read_text() + "q9 0 d2 1\nq9 0 d3 1\n")  # q9: no such topic here
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    dataset = get_dataset("tiny")
+    assert set(dataset.qrels["qid"]) == {"q1", "q2"} and len(dataset.all_qrels) == len(dataset.qrels) + 2
+    assert dataset.qrels_sha256 != __import__("workbench.core.files", fromlist=["x"]).sha256_file(files["qrels"])
+    bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
+    rows = bench.run_experiment(["tiny"], ["bm25"])
+    assert rows.set_index("slice").loc["all", "n_queries"] == 2
+
+
+def test_a_pool_name_on_the_board_with_other_datasets_is_refused(pool_bench, pooled, tmp_path, data_dir):
+    copy = _dataset_file(tmp_path, "dl20-again", collection=str(data_dir / "collection.tsv"),
+                         topics=str(data_dir / "topics" / "dl20.tsv"), qrels=str(data_dir / "qrels" / "dl20-passage.txt"),
+                         relevance_level=2)
+    before = os.environ.get("WORKBENCH_DATASET_FILES")
+    try:
+        use_dataset_files([copy])
+        with pytest.raises(WorkbenchError, match="pool 'dl19\\+dl20' is on the leaderboard over dl19\\+dl20"):
+            pool_bench.run_experiment(["dl19"], ["official-bm25"], pools={"dl19+dl20": ["dl19", "dl20-again"]})
+    finally:
+        os.environ.pop("WORKBENCH_DATASET_FILES", None) if before is None else os.environ.update(
+            WORKBENCH_DATASET_FILES=before)
+
+
+def test_a_pool_is_the_same_whatever_order_its_datasets_are_named_in(pool_bench, pooled):
+    again = pool_bench.run_experiment(["dl20"], ["official-bm25"], pools={"dl19+dl20": ["dl20", "dl19"]})
+    mine = again[again["dataset"] == "dl19+dl20"].set_index("slice")
+    assert mine.loc["all", "pooled"] == "dl19+dl20" and mine.loc["all", "n_queries"] == 97
+
+
+def test_pooled_rows_say_what_they_compare_with(pooled):
+    row = pooled[(pooled["dataset"] == "dl19+dl20") & (pooled["system"] == "official-bm25")].iloc[0]
+    assert row["comparability"].startswith("pooled over dl19 + dl20: comparable with rows pooled over the same")
+
+
+def test_compressed_tsv_collections_and_topics_are_read(declared_env, session_cache):
+    import gzip
+
+    files = _write_tiny(declared_env / "src")
+    for key in ("collection", "topics"):
+        packed = files[key].with_name(files[key].name + ".gz")
+        packed.write_bytes(gzip.compress(files[key].read_bytes()))
+        files[key] = packed
+    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+                                     topics=str(files["topics"]), qrels=str(files["qrels"]))])
+    dataset = get_dataset("tiny")
+    assert dataset.collection().text("d3") == "quantum computing basics for beginners"
+    assert list(dataset.judged_topics["qid"]) == ["q1", "q2"]
+
+
+def test_unreadable_dataset_files_name_the_line(declared_env):
+    bad = declared_env / "bad.toml"
+    bad.write_bytes(b'name = "bad"\ndescription = "caf\xe9"\n')
+    with pytest.raises(WorkbenchError, match="not UTF-8") as error:
+        parse_declaration(bad)
+    assert str(error.value).startswith(f"{bad}:2: ")
+    bad.write_text('name = "bad"\ncollection = \n')
+    with pytest.raises(WorkbenchError, match="malformed TOML") as error:
+        parse_declaration(bad)
+    assert str(error.value).startswith(f"{bad}:2: ")
+
+
+def test_a_builtin_name_is_never_declared(declared_env, capsys):
+    from workbench.cli import main
+
+    files = _write_tiny(declared_env / "src")
+    assert main(["dataset", "add", "dl19", "--collection", str(files["collection"]), "--topics",
+                 str(files["topics"]), "--qrels", str(files["qrels"])]) == 2
+    assert "built-in dataset name" in capsys.readouterr().err
+    (declared_env / "datasets").mkdir()
+    _dataset_file(declared_env / "datasets", "dl19", collection=str(files["collection"]), topics=str(files["topics"]),
+                  qrels=str(files["qrels"]))
+    _dataset_file(declared_env / "datasets", "fine", collection=str(files["collection"]), topics=str(files["topics"]),
+                  qrels=str(files["qrels"]))
+    assert get_dataset("fine").name == "fine"  # one ignored file does not break the others
+
+
+def test_best_reranker_follows_the_dataset_headline(cacm_board):
+    bench, _ = cacm_board
+    from workbench.report.leaderboard import read_leaderboard
+
+    board = read_leaderboard(bench.leaderboard)
+    assert bench.best_reranker("cacm", board) == "bm25+tfidf"  # the only reranker: ranked by MAP, P@30
+
+
+def test_only_rows_not_comparable_are_flagged_in_the_legend():
+    from workbench.report.html import flagged_systems
+
+    board = pd.DataFrame({"system": ["a", "b"], "comparability": [
+        "comparable with published TREC DL 2019 passage figures", "not comparable with published figures: mini"],
+        "candidates": ["official", "mini-collection BM25 (not comparable with full-collection figures)"]})
+    assert [row["system"] for row in flagged_systems(board)] == ["b"]

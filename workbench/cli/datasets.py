@@ -48,6 +48,10 @@ def run_dataset(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from ..data.declared import load_declared, write_declaration
 
+    from ..data.datasets import DATASETS, IRDS_PREFIX
+
+    if args.name in DATASETS or args.name.startswith(IRDS_PREFIX):
+        raise WorkbenchError(f"{args.name!r} is a built-in dataset name: choose another")
     target = Path(args.dir) / f"{args.name}.toml"
     if target.exists() and not args.force:
         raise WorkbenchError("a dataset file with this name exists (--force replaces it)", target)

@@ -156,9 +156,28 @@ class Dataset:
         return read_topics(self.topics_path)
 
     @cached_property
-    def qrels(self) -> pd.DataFrame:
-        """Relevance judgments (``qid, docno, label``)."""
+    def all_qrels(self) -> pd.DataFrame:
+        """Every judgment of the qrels file, its topics' or not."""
         return read_qrels(self.qrels_path)
+
+    @cached_property
+    def qrels(self) -> pd.DataFrame:
+        """Relevance judgments (``qid, docno, label``) of this dataset's topics: a qrels file shared
+        by several topic sets (folds, years) judges only the topics given here."""
+        qrels = self.all_qrels
+        return qrels[qrels["qid"].isin(set(self.topics["qid"]))].reset_index(drop=True)
+
+    @cached_property
+    def qrels_sha256(self) -> str:
+        """The key of evaluations against these qrels: the file's sha256, with the topic ids mixed
+        in when the file also judges other topics (two topic sets sharing one qrels file differ)."""
+        from ..core.cache import fingerprint
+        from ..core.files import sha256_file
+
+        digest = sha256_file(self.qrels_path)
+        if len(self.qrels) == len(self.all_qrels):
+            return digest
+        return fingerprint("qrels-of-topics", digest, sorted(self.topics["qid"]))
 
     @cached_property
     def judged_topics(self) -> pd.DataFrame:
@@ -166,7 +185,7 @@ class Dataset:
         qrels = self.qrels
         judged = self.topics[self.topics["qid"].isin(set(qrels["qid"]))].reset_index(drop=True)
         if judged.empty:
-            first = qrels["qid"].iloc[0]
+            first = self.all_qrels["qid"].iloc[0]
             raise WorkbenchError(f"no query id of the qrels matches a topic of {self.name!r} (the qrels' first "
                                  f"query id is {first!r}; the topics' first is {self.topics['qid'].iloc[0]!r}): "
                                  "wrong topics or qrels file?", self.qrels_path, 1)

@@ -14,6 +14,7 @@ files in ``$WORKBENCH_DATASET_FILES`` so worker processes see them) and from eve
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from .dataset import (DATA_ENV, DEFAULT_DATA_DIRS, HOW_TO_GET_DATA, OFFICIAL_DL_
 __all__ = ["DATASETS", "DATA_ENV", "DEFAULT_DATA_DIRS", "HOW_TO_GET_DATA", "OFFICIAL_DL_SYSTEMS", "STANDARD_METRICS",
            "Dataset", "DatasetSpec", "DATASET_FILES_ENV", "IRDS_PREFIX", "declared_dataset_files", "declared_datasets",
            "get_dataset", "known_dataset_names", "relevance_level_of", "resolve_data_dir", "use_dataset_files"]
+
+log = logging.getLogger(__name__)
 
 DATASET_FILES_ENV = "WORKBENCH_DATASET_FILES"
 DECLARED_DIR = "datasets"
@@ -83,8 +86,11 @@ def declared_datasets() -> dict[str, Path]:
     names: dict[str, Path] = {}
     for path in declared_dataset_files():
         name = declared_name(path)
-        if name in DATASETS:
-            raise WorkbenchError(f"dataset {name!r} is built in: give the declared dataset another name", path)
+        if name in DATASETS:  # never shadows a built-in; one bad file does not break the others
+            log.warning("%s: dataset %r is built in: this declaration is ignored (rename it)", path, name)
+            continue
+        if name in names and names[name] != path:
+            log.warning("%s: dataset %r is also declared in %s, which wins", path, name, names[name])
         names.setdefault(name, path)  # --dataset-file wins over ./datasets/
     return names
 

@@ -68,11 +68,15 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise WorkbenchError(f"cannot read the dataset file ({error.strerror})", path) from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise WorkbenchError("the dataset file is not UTF-8 text", path, line) from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", None)
-        message = str(error).split(" (at line")[0]
+        found = re.search(r"\(at line (\d+)", str(error))
+        line = getattr(error, "lineno", None) or (int(found.group(1)) if found else None)
+        message = str(error).split(" (at ")[0]
         raise WorkbenchError(f"malformed TOML: {message}", path, line) from None
 
 
@@ -201,7 +205,7 @@ class DeclaredDataset(Dataset):
     @cached_property
     def collection_path(self) -> Path:  # type: ignore[override]
         d = self.declaration
-        if d.collection_format == "tsv" and d.collection.is_file():
+        if d.collection_format == "tsv" and d.collection.is_file() and not d.collection.name.endswith(".gz"):
             return d.collection
         return self._converted("collection", d.collection, d.collection_format, lambda target: write_collection(
             read_collection(d.collection, d.collection_format), d.collection, target))
@@ -209,7 +213,7 @@ class DeclaredDataset(Dataset):
     @cached_property
     def topics_path(self) -> Path:  # type: ignore[override]
         d = self.declaration
-        if d.topics_format == "tsv":
+        if d.topics_format == "tsv" and not d.topics.name.endswith(".gz"):
             return d.topics
         return self._converted("topics", d.topics, d.topics_format, lambda target: write_topics(
             read_topic_records(d.topics, d.topics_format, d.topic_field), d.topics, target))

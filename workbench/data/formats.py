@@ -131,12 +131,25 @@ _DOCNO = re.compile(r"<DOCNO>(.*?)</DOCNO>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>")
 
 
+class _LineCounter:
+    """Line numbers of increasing offsets into a text, counted once (linear, not quadratic)."""
+
+    def __init__(self, text: str):
+        self.text, self.offset, self.line = text, 0, 1
+
+    def at(self, offset: int) -> int:
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
+
+
 def _trec_documents(path: Path) -> Iterator[Record]:
     text = "\n".join(line for _, line in _lines(path))
     found = False
+    lines = _LineCounter(text)
     for match in _DOC.finditer(text):
         found = True
-        line = text.count("\n", 0, match.start()) + 1
+        line = lines.at(match.start())
         body = match.group(1)
         docno = _DOCNO.search(body)
         if docno is None:
@@ -231,8 +244,8 @@ def write_collection(records: Iterable[Record], source: Path, target: Path) -> i
         for docid, text, line in records:
             check_document(docid, text, seen, source, line)
             out.write(f"{docid}\t{collapse(text)}\n")
-    if not seen:
-        raise WorkbenchError("the collection has no documents", source)
+        if not seen:  # inside the write: an empty file is never committed
+            raise WorkbenchError("the collection has no documents", source)
     return len(seen)
 
 
@@ -276,9 +289,10 @@ def read_topic_records(path: Path, fmt: str, field: str = "title") -> Iterator[R
 def _cacm_topics(text: str, path: Path) -> Iterator[Record]:
     # Anserini's CacmTopicReader: the number inside <DOCNO>, the title = every other line of the block
     found = False
+    lines = _LineCounter(text)
     for match in _DOC.finditer(text):
         found = True
-        line = text.count("\n", 0, match.start()) + 1
+        line = lines.at(match.start())
         docno = _DOCNO.search(match.group(1))
         if docno is None:
             raise WorkbenchError("CACM topic without <DOCNO>", path, line)
@@ -294,9 +308,10 @@ _FIELD = re.compile(r"<(num|title|desc|narr)>", re.I)
 def _trec_topics(text: str, path: Path, field: str) -> Iterator[Record]:
     # Anserini's TrecTopicReader: <num> Number: 301, <title> .., <desc> Description: .., <narr> Narrative: ..
     found = False
+    lines = _LineCounter(text)
     for match in _TOP.finditer(text):
         found = True
-        line = text.count("\n", 0, match.start()) + 1
+        line = lines.at(match.start())
         body = match.group(1)
         parts: dict[str, str] = {}
         marks = list(_FIELD.finditer(body))
@@ -329,7 +344,7 @@ def write_topics(records: Iterable[Record], source: Path, target: Path) -> int:
                 raise WorkbenchError(f"duplicate query id {qid!r} (first on line {seen[qid]})", source, line)
             seen[qid] = line
             out.write(f"{qid}\t{query}\n")
-    if not seen:
-        raise WorkbenchError("the topics file has no topics", source)
+        if not seen:  # inside the write: an empty file is never committed
+            raise WorkbenchError("the topics file has no topics", source)
     return len(seen)
 

@@ -125,7 +125,7 @@ class DocsStoreCollection(LazyTexts):
             count = self.handle.docs_count()  # None where ir_datasets has no count recorded
         except Exception as error:  # noqa: BLE001
             raise _failure(self.irds_id, error) from None
-        return int(count) if count is not None else sum(1 for _ in self.handle.docs_iter())
+        return int(count) if count is not None else sum(1 for _ in self)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """Every document, streamed (for indexing): never all in memory."""
@@ -139,7 +139,10 @@ class DocsStoreCollection(LazyTexts):
     def texts(self) -> dict[str, str]:
         """Every text in memory: only for collections small enough (TF-IDF fits on it)."""
         if not self._complete:
-            count = self.handle.docs_count()
+            try:
+                count = self.handle.docs_count()
+            except Exception as error:  # noqa: BLE001
+                raise _failure(self.irds_id, error) from None
             if count is not None and count > MAX_IN_MEMORY_DOCS:
                 raise WorkbenchError(f"the collection of {self.irds_id!r} has {count:,} documents: too many to hold "
                                      "in memory (TF-IDF and whitening fit on the whole collection); use a reranker "

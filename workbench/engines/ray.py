@@ -45,7 +45,7 @@ from ..core.errors import WorkbenchError
 
 #: environment a worker needs to find what the driver finds (data, caches, offline hub)
 FORWARDED_ENV = ("WORKBENCH_DATA", "WORKBENCH_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
-                 "JAVA_HOME", "RAY_DISABLE_FAILURE_SIGNAL_HANDLER")
+                 "JAVA_HOME", "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "WORKBENCH_DATASET_FILES", "IR_DATASETS_HOME")
 
 
 #: Ray's C++ core installs a SIGSEGV handler when it starts, over the JVM's. HotSpot raises SIGSEGV
@@ -92,8 +92,6 @@ class ModelRecipe:
 
     def build(self) -> Any:
         """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
-        from ..data.collection import Collection
-
         if self.cwd and Path(self.cwd).is_dir():
             os.chdir(self.cwd)
         from ..data.datasets import get_dataset

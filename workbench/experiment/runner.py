@@ -14,7 +14,6 @@ import pandas as pd
 
 from ..analysis.query_types import SLICES, load_query_types
 from ..core.errors import WorkbenchError
-from ..core.files import sha256_file
 from ..evaluation.metrics import Evaluation, evaluate_cached, evaluate_run
 from ..evaluation.slices import sliced_table
 from ..evaluation.stats import DEFAULT_CORRECTION
@@ -43,7 +42,7 @@ def evaluate_stored(session: Session, stored: StoredRun, dataset_name: str, metr
     """Evaluate a stored run; its manifest records the qrels and metrics (plus ``manifest_fields``)
     in one write."""
     dataset = session.dataset(dataset_name)
-    qrels_sha256 = sha256_file(dataset.qrels_path)
+    qrels_sha256 = dataset.qrels_sha256
     evaluation = evaluate_cached(stored.run, stored.manifest["sha256"], dataset.qrels, qrels_sha256,
                                  dataset.relevance_level, metrics)
     update_manifest(stored.path, qrels={"path": str(dataset.qrels_path), "sha256": qrels_sha256,
@@ -119,7 +118,7 @@ def parse_pools(pools: dict[str, list[str]] | None, session: Session) -> dict[st
     id in two of them, a name that is no dataset's. Each problem is one line."""
     checked: dict[str, list[str]] = {}
     for name, members in (pools or {}).items():
-        members = list(dict.fromkeys(members))
+        members = sorted(set(members))  # one order: the pooled rows (and seeded p-values) do not depend on it
         if len(members) < 2:
             raise WorkbenchError(f"pool {name!r} needs two or more datasets, got {', '.join(members) or 'none'}")
         datasets = [session.dataset(member) for member in members]
@@ -171,8 +170,7 @@ def _pooled_rows(session: Session, pool: str, members: list[str], results: dict[
         row.update({
             "dataset": pool, "pooled": "+".join(members),
             "n_unjudged_excluded": sum(session.dataset(m).n_unjudged for m in members),
-            "comparability": "pooled over " + " + ".join(members) + ": " + "; ".join(
-                dict.fromkeys(row_comparability(p.stored.manifest, session.dataset(m)) for p, m in zip(parts, members))),
+            "comparability": _pooled_comparability(session, members, parts),
             "wall_time_s": round(sum(float(p.stored.manifest.get("wall_time_s") or 0.0) for p in parts), 3),
             "pairs_scored": sum(int(p.stored.manifest.get("pairs_scored") or 0) for p in parts),
             "cache_hits": sum(int(p.stored.manifest.get("cache_hits") or 0) for p in parts),
@@ -184,11 +182,25 @@ def _pooled_rows(session: Session, pool: str, members: list[str], results: dict[
     return rows
 
 
+def _pooled_comparability(session: Session, members: list[str], parts: list[SystemResult]) -> str:
+    """A pooled row compares with other rows pooled alike; a run's own caveat (mini collection, a
+    model fine-tuned here) carries over."""
+    caveats = [row_comparability(p.stored.manifest, session.dataset(m)) for p, m in zip(parts, members)]
+    caveats = [c for c in dict.fromkeys(caveats) if "not comparable" in c]
+    note = (f"pooled over {' + '.join(members)}: comparable with rows pooled over the same datasets, not with "
+            "one year's published figure")
+    return "; ".join([*caveats, note]) if caveats else note
+
+
 def _pool_metrics(session: Session, members: list[str], metrics: list[str] | None) -> list[str]:
+    """The metrics of a pool: ``metrics``, else those every pooled dataset is evaluated with."""
     if metrics:
         return list(metrics)
     first = metrics_for(session, members[0], None)
-    return [m for m in first if all(m in metrics_for(session, other, None) for other in members[1:])]
+    common = [m for m in first if all(m in metrics_for(session, other, None) for other in members[1:])]
+    if not common:
+        raise WorkbenchError(f"the pooled datasets {', '.join(members)} share no metric: pass --metrics")
+    return common
 
 
 def run_experiment(session: Session, datasets: list[str], systems: list[str], metrics: list[str] | None,
@@ -208,7 +220,13 @@ def run_experiment(session: Session, datasets: list[str], systems: list[str], me
     pools = parse_pools(pools, session)
     datasets = list(dict.fromkeys(list(datasets) + [m for members in pools.values() for m in members]))
     parsed = {system: parse_system(system) for system in systems}  # fail fast on a malformed name
-    read_leaderboard(leaderboard)  # fail fast on an unreadable leaderboard, before any work
+    board = read_leaderboard(leaderboard)  # fail fast on an unreadable leaderboard, before any work
+    if pools and "pooled" in board.columns:
+        for pool, members in pools.items():
+            stored = set(board.loc[board["dataset"] == pool, "pooled"].dropna().astype(str)) - {"+".join(members)}
+            if stored:
+                raise WorkbenchError(f"pool {pool!r} is on the leaderboard over {', '.join(sorted(stored))}, not "
+                                     f"{'+'.join(members)}: name this pool differently", leaderboard)
     baselines = {system: (baseline if baseline and baseline != system else parsed[system].default_baseline)
                  for system in systems}
     rows = []

@@ -23,7 +23,7 @@ from ..analysis.compare import Comparison, compare_runs
 from ..analysis.query_types import load_query_types
 from ..data.collection import Collection
 from ..data.datasets import Dataset
-from ..evaluation.metrics import Evaluation
+from ..evaluation.metrics import HEADLINE_METRICS, Evaluation
 from ..report.leaderboard import DEFAULT_LEADERBOARD
 from ..rerankers.protocol import Reranker
 from .produce import DEFAULT_RERANK_DEPTH, Session
@@ -100,13 +100,24 @@ class Workbench:
 
     def best_reranker(self, dataset_name: str, board: pd.DataFrame | None = None) -> str | None:
         """The reranked system (``<candidates>+<reranker>``) with the best headline metrics on the
-        dataset's leaderboard (MRR@10, then NDCG@5; ``all`` slice), or None when there is none."""
+        dataset's leaderboard (its headline metrics in order: MRR@10, then NDCG@5 on TREC DL; MAP,
+        then P@30 on CACM; ``all`` slice), or None when there is none."""
         from ..report.inspection import best_system
         from ..report.leaderboard import read_leaderboard
         from .systems import is_reranked
 
+        from ..core.errors import WorkbenchError
+        from ..report.inspection import view_metrics
+
         board = read_leaderboard(self.leaderboard) if board is None else board
-        return best_system(board, dataset_name, eligible=is_reranked) if not board.empty else None
+        if board.empty:
+            return None
+        try:  # the dataset's own headline metrics (CACM: MAP, P@30)
+            declared = self.dataset(dataset_name).metrics
+        except WorkbenchError:  # a pool: TREC DL's
+            declared = list(HEADLINE_METRICS)
+        headline = view_metrics(board[board["dataset"] == dataset_name], declared)[1]
+        return best_system(board, dataset_name, metrics=headline, eligible=is_reranked)
 
     def compare(self, a: str, b: str, dataset_name: str, metric: str = "ndcg@10", top: int = 5,
                 passages: int = 3) -> Comparison:

@@ -164,7 +164,7 @@ def flagged_systems(board: pd.DataFrame) -> list[dict[str, str]]:
     flagged: dict[str, str] = {}
     for record in board.to_dict("records"):
         reason = text_or_empty(record.get("comparability"))
-        if reason and record["system"] not in flagged:
+        if reason and not_comparable(record) and record["system"] not in flagged:
             flagged[record["system"]] = reason
     return [{"system": system, "reason": reason} for system, reason in flagged.items()]
 

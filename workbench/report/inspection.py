@@ -20,7 +20,6 @@ import pandas as pd
 from ..analysis.compare import UNJUDGED, gains_and_losses, per_query_deltas, top_passages
 from ..analysis.query_types import SLICES, load_query_types
 from ..core.errors import WorkbenchError
-from ..core.files import sha256_file
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS, Evaluation, evaluate_cached
 from ..evaluation.slices import slice_qids
 from ..evaluation.stats import wins_ties_losses
@@ -141,7 +140,11 @@ def dataset_headlines(session, board: pd.DataFrame) -> dict[str, tuple[str, ...]
         members = pooled[board["dataset"] == name]
         first = members.iloc[0].split("+")[0] if not members.empty and members.iloc[0] else name
         rows = board[board["dataset"] == name]
-        headlines[name] = tuple(view_metrics(rows, session.dataset(first).metrics)[1])
+        try:
+            declared = session.dataset(first).metrics
+        except WorkbenchError:  # a dataset this machine cannot resolve: TREC DL's headline first
+            declared = list(HEADLINE_METRICS)
+        headlines[name] = tuple(view_metrics(rows, declared)[1]) or tuple(HEADLINE_METRICS)
     return headlines
 
 
@@ -217,7 +220,7 @@ class ReportData:
             self._runs[key] = stored.run
             data = self.session.dataset(dataset)
             if dataset not in self._qrels_sha256:  # the cache key of every evaluation on this dataset
-                self._qrels_sha256[dataset] = sha256_file(data.qrels_path)
+                self._qrels_sha256[dataset] = data.qrels_sha256
             self._evaluations[key] = evaluate_cached(stored.run, stored.manifest["sha256"], data.qrels,
                                                      self._qrels_sha256[dataset], data.relevance_level,
                                                      list(DRILL_METRICS))

@@ -1,6 +1,7 @@
 """The leaderboard CSV: one row per (dataset, system); re-running replaces rows, never duplicates."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -108,8 +109,10 @@ def metric_columns(board: pd.DataFrame, first: Iterable[str] = DEFAULT_METRICS) 
     from ..evaluation.metrics import KNOWN_METRICS
 
     def is_metric(column: str) -> bool:
-        # "precision" alone is the numeric-precision column (fp32, bf16), not the metric
-        return "_" not in column and (column == "map" or ("@" in column and column.split("@")[0] in KNOWN_METRICS))
+        # a metric name with an optional cutoff; "precision" alone is the numeric-precision column
+        # (fp32, bf16), not the metric; "<m>_ci_low" and friends are not metrics
+        found = re.fullmatch(r"([a-z][a-z_-]*)(@\d+)?", column)
+        return bool(found) and found.group(1) in KNOWN_METRICS and column != "precision"
 
     others = [c for c in board.columns if is_metric(c)]
     return [m for m in dict.fromkeys([*first, *others]) if m in board.columns and board[m].notna().any()]
