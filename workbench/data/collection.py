@@ -17,6 +17,8 @@ class Collection:
             raise WorkbenchError("collection file not found", self.path)
         self._texts: dict[str, str] | None = None
         self._fingerprint: str | None = None
+        #: where the texts came from when ``path`` is a conversion of another file (a dataset file's source)
+        self.source: Path | None = None
 
     @property
     def texts(self) -> dict[str, str]:

@@ -70,12 +70,17 @@ def use_dataset_files(paths: list[str | Path]) -> None:
     os.environ[DATASET_FILES_ENV] = os.pathsep.join(known)
 
 
+#: the checkout's own dataset files, found from any working directory (notebooks/, tests)
+_REPO_DECLARED = Path(__file__).resolve().parents[2] / DECLARED_DIR
+
+
 def declared_dataset_files() -> list[Path]:
-    """The dataset files in effect: ``$WORKBENCH_DATASET_FILES``, then ``./datasets/*.toml``."""
+    """The dataset files in effect: ``$WORKBENCH_DATASET_FILES``, then ``./datasets/*.toml``, then
+    the checkout's ``datasets/*.toml`` (when the working directory is elsewhere in it, or outside)."""
     files = [Path(p) for p in os.environ.get(DATASET_FILES_ENV, "").split(os.pathsep) if p]
-    local = Path(DECLARED_DIR)
-    if local.is_dir():
-        files += sorted(p.resolve() for p in local.glob("*.toml") if p.resolve() not in files)
+    for directory in dict.fromkeys([Path(DECLARED_DIR).resolve(), _REPO_DECLARED]):
+        if directory.is_dir():
+            files += sorted(p.resolve() for p in directory.glob("*.toml") if p.resolve() not in files)
     return files
 
 

@@ -222,6 +222,14 @@ class DeclaredDataset(Dataset):
     def qrels_path(self) -> Path:
         return self.declaration.qrels
 
+    def collection(self):
+        """The documents as a collection file (converted into the cache if need be), named by its source."""
+        from .collection import Collection
+
+        collection = Collection(self.collection_path)
+        collection.source = self.declaration.collection
+        return collection
+
     def _run_path(self, system: str) -> Path:
         return self.declaration.runs[system]
 

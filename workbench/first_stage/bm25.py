@@ -147,7 +147,9 @@ class BM25Mini(FirstStage):
     def config(self) -> dict[str, Any]:
         # a default BM25 configuration keeps exactly the keys it always had (stored runs stay valid)
         settings = self.bm25.settings()
-        return {**settings, "collection": str(self.collection.path), "collection_sha256": self.collection.fingerprint}
+        # a converted collection (cache file) is named by its source, so its runs survive a new cache directory
+        path = getattr(self.collection, "source", None) or self.collection.path
+        return {**settings, "collection": str(path), "collection_sha256": self.collection.fingerprint}
 
     def run_key(self, topics_sha256: str) -> str:
         # the index (collection bytes, index options, Anserini version) is part of the key
