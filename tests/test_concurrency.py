@@ -90,9 +90,11 @@ def _eval_process(data_dir, runs_dir, systems, computed_log):
 def test_four_concurrent_evals_lose_nothing(data_dir, tmp_path, trial):
     from workbench.experiment import Workbench
 
-    # warm the process once so that forked children share loaded modules and compiled metrics
+    # warm the process once so that forked children share loaded modules and compiled metrics and
+    # fusions: a child compiling numba code after the fork has hung in LLVM (a cold CI venv, 0% CPU)
     Workbench(data_dir=data_dir, runs_dir=tmp_path / "warm", leaderboard=tmp_path / "warm.csv",
-              progress=False).run_experiment(["dl19"], ["official-bm25"])
+              progress=False).run_experiment(["dl19"], ["official-bm25", "rrf[official-bm25|official-tasb]",
+                                                        "combsum[official-bm25|official-ada2]"])
     runs_dir, log = tmp_path / "runs", tmp_path / "computed.jsonl"
     workers = [FORK.Process(target=_eval_process, args=(data_dir, runs_dir, systems, log))
                for systems in SYSTEM_SETS]
