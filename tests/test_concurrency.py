@@ -100,8 +100,12 @@ def test_four_concurrent_evals_lose_nothing(data_dir, tmp_path, trial):
                for systems in SYSTEM_SETS]
     for worker in workers:
         worker.start()
+    deadline = time.monotonic() + 600  # one deadline for all four: a hung child fails the test, not CI
     for worker in workers:
-        worker.join(timeout=600)
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
     assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
     expected = {system for systems in SYSTEM_SETS for system in systems}
     board = read_leaderboard(runs_dir / "leaderboard.csv")
