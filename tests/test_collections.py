@@ -476,7 +476,7 @@ def test_a_declared_dataset_with_a_candidate_run_is_a_training_source(declared_e
                     f'[runs]\nbm25 = "{run}"\n')
     use_dataset_files([path])
     dataset = get_dataset("tiny")
-    lists = _source_lists("tiny", None, dataset.collection())
+    lists = _source_lists("tiny", None, {})
     assert [(lst.qid, lst.docnos, list(lst.labels)) for lst in lists] == [
         ("q1", ["d2", "d1"], [0.0, 1.0]), ("q2", ["d3", "d1"], [1.0, 0.0])]
     assert lists[0].passages[1] == "the cat sat on the mat"
@@ -535,7 +535,9 @@ def test_qrels_of_other_topics_are_left_out(declared_env, session_cache):
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     dataset = get_dataset("tiny")
     assert set(dataset.qrels["qid"]) == {"q1", "q2"} and len(dataset.all_qrels) == len(dataset.qrels) + 2
-    assert dataset.qrels_sha256 != __import__("workbench.core.files", fromlist=["x"]).sha256_file(files["qrels"])
+    from workbench.core.files import sha256_file
+
+    assert dataset.qrels_sha256 != sha256_file(files["qrels"])
     bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
     rows = bench.run_experiment(["tiny"], ["bm25"])
     assert rows.set_index("slice").loc["all", "n_queries"] == 2

@@ -23,17 +23,15 @@ class Collection:
     @property
     def texts(self) -> dict[str, str]:
         if self._texts is None:
+            from .formats import check_document
+
             texts: dict[str, str] = {}
+            lines: dict[str, int] = {}
             for number, line in text_lines(self.path):
                 pid, sep, text = line.partition("\t")
                 if not sep or not pid.strip():
                     raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'", self.path, number)
-                if any(c.isspace() for c in pid):
-                    raise WorkbenchError(f"passage id {pid!r} contains whitespace", self.path, number)
-                if not text.strip():
-                    raise WorkbenchError(f"passage {pid!r} has an empty text", self.path, number)
-                if pid in texts:
-                    raise WorkbenchError(f"duplicate passage id {pid!r}", self.path, number)
+                check_document(pid, text, lines, self.path, number, noun="passage")
                 texts[pid] = text
             if not texts:
                 raise WorkbenchError("collection is empty", self.path)

@@ -93,14 +93,20 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise WorkbenchError(f"cannot read ({error})", path) from None
 
 
-def _tsv_documents(path: Path) -> Iterator[Record]:
+def _tsv_records(path: Path, what: str, layout: str) -> Iterator[Record]:
+    """``(id, rest, line)`` of each non-blank ``id<TAB>rest`` line of a ``what`` file (collection,
+    topics); a line without a tab is an error naming the ``layout`` expected."""
     for number, line in _lines(path):
         if not line.strip():
             continue
-        docid, sep, text = line.partition("\t")
+        key, sep, rest = line.partition("\t")
         if not sep:
-            raise WorkbenchError("malformed collection line: expected 'id<TAB>text'", path, number)
-        yield docid, text, number
+            raise WorkbenchError(f"malformed {what} line: expected '{layout}'", path, number)
+        yield key, rest, number
+
+
+def _tsv_documents(path: Path) -> Iterator[Record]:
+    return _tsv_records(path, "collection", "id<TAB>text")
 
 
 def _jsonl_documents(path: Path) -> Iterator[Record]:
@@ -249,14 +255,16 @@ def write_collection(records: Iterable[Record], source: Path, target: Path) -> i
     return len(seen)
 
 
-def check_document(docid: str, text: str, seen: dict[str, int], source: Path, line: int) -> None:
-    """One document's id and text, checked (``seen`` maps ids to their lines, updated)."""
-    if not docid or docid != docid.strip() or any(c.isspace() for c in docid):
-        raise WorkbenchError(f"document id {docid!r} is empty or contains whitespace", source, line)
+def check_document(docid: str, text: str, seen: dict[str, int], source: Path, line: int,
+                   noun: str = "document") -> None:
+    """One document's id and text, checked (``seen`` maps ids to their lines, updated); ``noun``
+    names it in errors (a collection file says "passage")."""
+    if not docid or any(c.isspace() for c in docid):
+        raise WorkbenchError(f"{noun} id {docid!r} is empty or contains whitespace", source, line)
     if not text.strip():
-        raise WorkbenchError(f"document {docid!r} has an empty text", source, line)
+        raise WorkbenchError(f"{noun} {docid!r} has an empty text", source, line)
     if docid in seen:
-        raise WorkbenchError(f"duplicate document id {docid!r} (first on line {seen[docid]})", source, line)
+        raise WorkbenchError(f"duplicate {noun} id {docid!r} (first on line {seen[docid]})", source, line)
     seen[docid] = line
 
 
@@ -271,12 +279,7 @@ def read_topic_records(path: Path, fmt: str, field: str = "title") -> Iterator[R
     if not path.is_file():
         raise WorkbenchError("topics file not found", path)
     if fmt == "tsv":
-        for number, line in _lines(path):
-            if not line.strip():
-                continue
-            qid, sep, query = line.partition("\t")
-            if not sep:
-                raise WorkbenchError("malformed topics line: expected 'qid<TAB>query'", path, number)
+        for qid, query, number in _tsv_records(path, "topics", "qid<TAB>query"):
             yield qid.strip(), query, number
         return
     text = "\n".join(line for _, line in _lines(path))

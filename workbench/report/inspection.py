@@ -208,7 +208,6 @@ class ReportData:
         self.progress = progress or (lambda message: None)
         self._runs: dict[tuple[str, str], pd.DataFrame] = {}
         self._evaluations: dict[tuple[str, str], Evaluation] = {}
-        self._qrels_sha256: dict[str, str] = {}
 
     # -- inputs
     def run(self, dataset: str, system: str) -> pd.DataFrame:
@@ -219,10 +218,8 @@ class ReportData:
             stored = self.session.store.load(dataset, system, run_path if isinstance(run_path, str) else None)
             self._runs[key] = stored.run
             data = self.session.dataset(dataset)
-            if dataset not in self._qrels_sha256:  # the cache key of every evaluation on this dataset
-                self._qrels_sha256[dataset] = data.qrels_sha256
             self._evaluations[key] = evaluate_cached(stored.run, stored.manifest["sha256"], data.qrels,
-                                                     self._qrels_sha256[dataset], data.relevance_level,
+                                                     data.qrels_sha256, data.relevance_level,
                                                      list(DRILL_METRICS))
         return self._runs[key]
 

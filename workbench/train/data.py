@@ -89,17 +89,18 @@ def dataset_lists(dataset: Dataset, collection: Collection, candidates: pd.DataF
     return lists
 
 
-def _source_lists(name: str, data_dir: str | Path | None, collection: Collection) -> list[RankingList]:
+def _source_lists(name: str, data_dir: str | Path | None, collections: dict[str, Collection]) -> list[RankingList]:
     """A training source's lists: any dataset with qrels and a candidate run (its official BM25 run,
-    else the first it ships), over its own collection's texts."""
+    else the first it ships), over its own collection's texts (``collections``: loaded once per
+    collection, by :attr:`~workbench.data.dataset.Dataset.collection_key`)."""
     dataset = get_dataset(name, data_dir)
     runs = dataset.candidate_runs
     if not runs:
         raise WorkbenchError(f"dataset {name!r} ships no candidate run to train on (declare one under [runs])")
     run = read_run(dataset.official_run_path("bm25" if "bm25" in runs else runs[0]))
-    if str(getattr(collection, "path", "")) != dataset.collection_key:
-        collection = dataset.collection()
-    return dataset_lists(dataset, collection, run, depth=100, add_missing_relevant=name.startswith("dev"))
+    if dataset.collection_key not in collections:
+        collections[dataset.collection_key] = dataset.collection()
+    return dataset_lists(dataset, collections[dataset.collection_key], run, depth=100, add_missing_relevant=name.startswith("dev"))
 
 
 def split_validation(lists: list[RankingList], share: float, seed: int) -> tuple[list[RankingList], list[RankingList]]:
@@ -131,11 +132,11 @@ def fold_lists(fold: str, data_dir: str | Path | None = None, validation: float 
     if fold not in FOLDS:
         raise WorkbenchError(f"unknown fold {fold!r}; folds: {', '.join(FOLDS)}")
     evaluate_on = get_dataset(fold, data_dir)
-    collection = evaluate_on.collection()
+    collections: dict[str, Collection] = {}
     sources = tuple(sources or FOLDS[fold])
     lists = []
     for name in sources:
-        members = _source_lists(name, data_dir, collection)
+        members = _source_lists(name, data_dir, collections)
         lists += members[:limit] if limit else members
     check_disjoint(lists, evaluate_on)
     train, held = split_validation(lists, validation, seed)
