@@ -149,21 +149,31 @@ class _LineCounter:
         return self.line
 
 
-def _trec_documents(path: Path) -> Iterator[Record]:
-    text = "\n".join(line for _, line in _lines(path))
+def _sgml_blocks(text: str, pattern: re.Pattern, path: Path, missing: str) -> Iterator[tuple[str, int]]:
+    """``(body, line)`` of every block ``pattern`` matches; none at all is the error ``missing``."""
     found = False
     lines = _LineCounter(text)
-    for match in _DOC.finditer(text):
+    for match in pattern.finditer(text):
         found = True
-        line = lines.at(match.start())
-        body = match.group(1)
+        yield match.group(1), lines.at(match.start())
+    if not found:
+        raise WorkbenchError(missing, path)
+
+
+def _docno_blocks(text: str, path: Path, what: str, item: str) -> Iterator[Record]:
+    """``(docno, the block without its <DOCNO>, line)`` of every ``<DOC>`` block of a ``what`` file
+    (TREC SGML documents, CACM topics); an ``item`` without ``<DOCNO>`` is an error."""
+    for body, line in _sgml_blocks(text, _DOC, path, f"no <DOC> ... </DOC> block found: not a {what}"):
         docno = _DOCNO.search(body)
         if docno is None:
-            raise WorkbenchError("TREC document without <DOCNO>", path, line)
-        content = _DOCNO.sub(" ", body)
-        yield docno.group(1).strip(), _TAG.sub(" ", content), line
-    if not found:
-        raise WorkbenchError("no <DOC> ... </DOC> block found: not a TREC SGML collection", path)
+            raise WorkbenchError(f"{item} without <DOCNO>", path, line)
+        yield docno.group(1).strip(), _DOCNO.sub(" ", body), line
+
+
+def _trec_documents(path: Path) -> Iterator[Record]:
+    text = "\n".join(line for _, line in _lines(path))
+    for docno, content, line in _docno_blocks(text, path, "TREC SGML collection", "TREC document"):
+        yield docno, _TAG.sub(" ", content), line
 
 
 class _HtmlText(HTMLParser):
@@ -291,17 +301,8 @@ def read_topic_records(path: Path, fmt: str, field: str = "title") -> Iterator[R
 
 def _cacm_topics(text: str, path: Path) -> Iterator[Record]:
     # Anserini's CacmTopicReader: the number inside <DOCNO>, the title = every other line of the block
-    found = False
-    lines = _LineCounter(text)
-    for match in _DOC.finditer(text):
-        found = True
-        line = lines.at(match.start())
-        docno = _DOCNO.search(match.group(1))
-        if docno is None:
-            raise WorkbenchError("CACM topic without <DOCNO>", path, line)
-        yield docno.group(1).strip(), collapse(_DOCNO.sub(" ", match.group(1))), line
-    if not found:
-        raise WorkbenchError("no <DOC> ... </DOC> block found: not a CACM topics file", path)
+    for number, content, line in _docno_blocks(text, path, "CACM topics file", "CACM topic"):
+        yield number, collapse(content), line
 
 
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
@@ -310,12 +311,7 @@ _FIELD = re.compile(r"<(num|title|desc|narr)>", re.I)
 
 def _trec_topics(text: str, path: Path, field: str) -> Iterator[Record]:
     # Anserini's TrecTopicReader: <num> Number: 301, <title> .., <desc> Description: .., <narr> Narrative: ..
-    found = False
-    lines = _LineCounter(text)
-    for match in _TOP.finditer(text):
-        found = True
-        line = lines.at(match.start())
-        body = match.group(1)
+    for body, line in _sgml_blocks(text, _TOP, path, "no <top> ... </top> block found: not a TREC topics file"):
         parts: dict[str, str] = {}
         marks = list(_FIELD.finditer(body))
         for i, mark in enumerate(marks):
@@ -328,8 +324,6 @@ def _trec_topics(text: str, path: Path, field: str) -> Iterator[Record]:
         value = parts.get(field, "")
         value = re.sub(r"^(Topic:|Description:|Narrative:)\s*", "", value, flags=re.I)
         yield qid, value, line
-    if not found:
-        raise WorkbenchError("no <top> ... </top> block found: not a TREC topics file", path)
 
 
 def write_topics(records: Iterable[Record], source: Path, target: Path) -> int:
