@@ -1,7 +1,8 @@
-"""Contrastive (InfoNCE) fine-tuning of a bi-encoder on tiny random models: the examples drawn from
-lists, configuration rules, the saved fold model (sentence-transformers directory, ranker.json,
-leakage record), ``finetuned:<name>`` as a dense reranker and a dense first stage, the leakage guard,
-resuming an interrupted run, and a smoke run on the real folds."""
+"""The bi-encoder through the one list trainer, on tiny random models: every list loss and InfoNCE
+with in-batch negatives, configuration rules, the saved fold model (sentence-transformers directory,
+ranker.json, leakage record), ``finetuned:<name>`` as a dense reranker and a dense first stage, the
+leakage guard, resuming an interrupted run, and a smoke run on the real folds; plus the
+sentence-transformers style examples ``make bench`` trains the reference with."""
 from __future__ import annotations
 
 import json
@@ -18,9 +19,11 @@ pytest.importorskip("accelerate")
 from helpers_data import make_tiny_data  # noqa: E402
 from helpers_models import offline, write_tiny_bert  # noqa: E402,F401 - offline: autouse fixture
 from workbench.core.errors import WorkbenchError  # noqa: E402
-from workbench.train.biencoder import BiEncoderTrainer, contrastive_examples  # noqa: E402
+from workbench.train.biencoder import contrastive_examples  # noqa: E402
 from workbench.train.config import TrainConfig  # noqa: E402
 from workbench.train.data import Fold, RankingList  # noqa: E402
+from workbench.train.losses import LOSSES  # noqa: E402
+from workbench.train.trainer import Trainer  # noqa: E402
 
 WORDS = "capital france paris city eggs boil minutes water river town cook hot cold lyon".split()
 
@@ -58,8 +61,8 @@ def synthetic_fold(n: int = 12, name: str = "synthetic") -> Fold:
 
 def config(backbone: Path, **overrides) -> TrainConfig:
     values = dict(name="t", backbone=str(backbone), architecture="bi-encoder", loss="infonce", epochs=2,
-                  max_length=32, precision="fp32", checkpoint_every=1000, seed=3,
-                  loss_options={"batch_size": 4, "max_positives": 2})
+                  max_length=32, precision="fp32", checkpoint_every=1000, seed=3, lists_per_batch=3, list_size=4,
+                  lr_embeddings=1e-3, lr_encoder=1e-3)
     return TrainConfig(**{**values, **overrides})
 
 
@@ -84,25 +87,69 @@ def test_examples_positives_at_the_level_hard_negatives_graded_zero():
 
 
 def test_configuration_rules(tmp_path):
-    with pytest.raises(WorkbenchError, match='"bi-encoder" goes with loss = "infonce"'):
-        TrainConfig(architecture="bi-encoder")
-    with pytest.raises(WorkbenchError, match='"bi-encoder" goes with loss = "infonce"'):
+    with pytest.raises(WorkbenchError, match='loss = "infonce" needs architecture = "bi-encoder"'):
         TrainConfig(loss="infonce")
-    with pytest.raises(WorkbenchError, match="unknown option 'negatives'"):
-        TrainConfig(architecture="bi-encoder", loss="infonce", loss_options={"negatives": 2})
-    with pytest.raises(WorkbenchError, match="not both"):
-        TrainConfig(architecture="bi-encoder", loss="infonce", loss_options={"scale": 20, "temperature": 0.05})
-    made = TrainConfig(architecture="bi-encoder", loss="infonce", loss_options={"temperature": 0.1})
-    assert made.loss_options == {"scale": 10.0, "hard_negatives": 1, "negative_depth": 30, "max_positives": 4,
-                                 "batch_size": 32}
-    # list configurations keep their options (and so their keys) as they were
-    assert TrainConfig().loss_options == {} and '"loss_options": {}' in TrainConfig().key()
+    with pytest.raises(WorkbenchError, match='loss = "infonce" takes no'):
+        TrainConfig(architecture="bi-encoder", loss="infonce", loss_options={"batch_size": 2})
+    with pytest.raises(WorkbenchError, match="similarity must be cosine or dot"):
+        TrainConfig(architecture="bi-encoder", similarity="l2")
+    with pytest.raises(WorkbenchError, match="unknown loss 'ranknet'"):
+        TrainConfig(architecture="bi-encoder", loss="ranknet")
+    for loss in LOSSES:  # every list loss takes the bi-encoder
+        assert TrainConfig(architecture="bi-encoder", loss=loss).loss == loss
+    # the bi-encoder's fields stay out of other architectures' keys (which predate them)
+    assert '"scale"' not in TrainConfig().key() and '"scale"' in TrainConfig(architecture="bi-encoder").key()
     shipped = TrainConfig.from_file(Path(__file__).parent.parent / "configs" / "minilm-contrastive.toml")
-    assert shipped.architecture == "bi-encoder" and shipped.name == "minilm-contrastive"
-    from workbench.train.trainer import Trainer
+    assert shipped.architecture == "bi-encoder" and shipped.loss == "infonce"
+    for path in sorted((Path(__file__).parent.parent / "configs" / "ablation-bi").glob("*.toml")):
+        made = TrainConfig.from_file(path)
+        assert made.architecture == "bi-encoder" and made.backbone == "minilm" and made.name == f"ablate-bi-{path.stem}"
 
-    with pytest.raises(WorkbenchError, match="BiEncoderTrainer"):
-        Trainer(shipped, synthetic_fold(), tmp_path / "x", progress=False)
+
+@pytest.mark.parametrize("loss", [*LOSSES, "infonce"])
+def test_every_loss_trains_the_bi_encoder(tiny, tmp_path, loss):
+    """Each loss moves the weights through the one loop; the score it trains on is scale x the
+    cosine of vectors encoded apart (+ the bias), which is what sentence-transformers computes."""
+    the_fold = synthetic_fold()
+    trainer = Trainer(config(tiny, loss=loss), the_fold, tmp_path / loss, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    summary = trainer.train()
+    assert summary["epochs_run"] == 2 and summary["steps"] == 6 and summary["pairs_per_s"] > 0
+    moved = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any("encoder.layer" in k for k in moved)
+    steps = (tmp_path / loss / "steps.csv").read_text().splitlines()
+    assert len(steps) == 7 and all(np.isfinite(float(line.split(",")[2])) for line in steps[1:])
+    epochs = [json.loads(line) for line in (tmp_path / loss / "epochs.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in epochs] == [-1, 0, 1]  # the backbone first: what fine-tuning must beat
+    meta = json.loads((tmp_path / loss / "model" / "ranker.json").read_text())
+    assert meta["kind"] == "bi-encoder" and meta["loss"] == loss and meta["similarity"] == "cosine"
+    lst = the_fold.validation[0]
+    trainer.model.eval()
+    scores = trainer.score_lists([trainer._encode(lst)])[0]
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(tmp_path / loss / "model"), device="cpu", local_files_only=True)
+    vectors = st.encode([lst.query, *lst.passages], convert_to_numpy=True, normalize_embeddings=True)
+    best = json.loads((tmp_path / loss / "model" / "ranker.json").read_text())
+    if best["epoch"] == 1:  # the saved model is the final weights: the same scores
+        np.testing.assert_allclose(scores, 20.0 * (vectors[1:] @ vectors[0]) + meta["bias"], atol=1e-4)
+
+
+def test_infonce_scores_each_query_against_the_whole_batch(tiny, tmp_path):
+    lists = synthetic_lists(3, size=4)
+    # the same passage (docno) in two lists: for the other query it is masked, not a negative
+    lists[1] = RankingList("synthetic", "q1", lists[1].query, [lists[0].docnos[0], *lists[1].docnos[1:]],
+                           [lists[0].passages[0], *lists[1].passages[1:]], lists[1].labels)
+    trainer = Trainer(config(tiny), Fold("f", "f", lists, [], ("synthetic",)), tmp_path / "x", progress=False)
+    encoded = [trainer._encode(lst) for lst in lists]
+    scores, labels, mask = trainer._batch(encoded, None, in_batch=True)
+    assert scores.shape == labels.shape == mask.shape == (3, 12)
+    own, _, own_mask = trainer._batch(encoded, None)
+    for row in range(3):  # each query's own candidates, scored as in the list view
+        torch.testing.assert_close(scores[row, 4 * row:4 * row + 4], own[row, :4])
+        assert labels[row, 4 * row:4 * row + 4].tolist() == lists[row].labels.tolist()
+        assert labels[row].sum() == float(lists[row].labels.sum())  # other lists' candidates: label 0
+    assert not mask[0, 4] and not mask[1, 0] and int(mask.sum()) == 36 - 2
 
 
 def test_fold_model_loads_as_a_dense_reranker_and_first_stage(tiny, tmp_path, monkeypatch):
@@ -112,8 +159,8 @@ def test_fold_model_loads_as_a_dense_reranker_and_first_stage(tiny, tmp_path, mo
     data = make_tiny_data(tmp_path / "data")
     models = tmp_path / "models"
     the_fold = synthetic_fold(name="dl19")
-    summary = BiEncoderTrainer(config(tiny), the_fold, models / "t" / "dl19", progress=False).train()
-    assert summary["epochs_run"] == 2 and summary["best_epoch"] in (0, 1) and summary["examples"] > 0
+    summary = Trainer(config(tiny), the_fold, models / "t" / "dl19", progress=False).train()
+    assert summary["epochs_run"] == 2 and summary["best_epoch"] in (0, 1)
     model_dir = models / "t" / "dl19" / "model"
     meta = json.loads((model_dir / "ranker.json").read_text())
     assert meta["kind"] == "bi-encoder" and meta["pooling"] == "masked_mean" and meta["normalize"] is True
@@ -122,9 +169,7 @@ def test_fold_model_loads_as_a_dense_reranker_and_first_stage(tiny, tmp_path, mo
     record = json.loads((model_dir / "workbench-training.json").read_text())
     assert {row["qid"] for row in record["queries"]} == {x.qid for x in the_fold.train + the_fold.validation}
     epochs = [json.loads(line) for line in (models / "t" / "dl19" / "epochs.jsonl").read_text().splitlines()]
-    assert [row["epoch"] for row in epochs] == [-1, 0, 1]  # the backbone, then each epoch
     assert {"mrr@10", "ndcg@10", "separation", "drift_encoder"} <= set(epochs[1])
-    assert not (models / "t" / "dl19" / "checkpoints").exists()  # finished: only the model is kept
     from workbench.train.plot import plot_training
 
     assert plot_training(models / "t").stat().st_size > 10_000
@@ -147,7 +192,6 @@ def test_fold_model_loads_as_a_dense_reranker_and_first_stage(tiny, tmp_path, mo
     assert stored.manifest["comparability"].startswith("fine-tuned on TREC DL judgments of the other year")
     dense = bench.produce("dense-mini:encoder=finetuned:t,k=3", "dl19")
     assert set(dense.run["qid"]) == {"1", "2"} and dense.run.groupby("qid").size().max() == 3
-    assert dense.manifest["comparability"].startswith("fine-tuned on TREC DL judgments of the other year")
 
 
 def test_leakage_guard_refuses_a_dataset_the_model_saw(tiny, tmp_path, monkeypatch):
@@ -159,7 +203,7 @@ def test_leakage_guard_refuses_a_dataset_the_model_saw(tiny, tmp_path, monkeypat
     lists[0] = RankingList("dl19", "1", "Capital of France?", lists[0].docnos, lists[0].passages, lists[0].labels)
     leaky = Fold("dl19", "dl19", lists[:-2], lists[-2:], ("dl19", "synthetic"))
     models = tmp_path / "models"
-    BiEncoderTrainer(config(tiny, epochs=1), leaky, models / "leaky" / "dl19", progress=False).train()
+    Trainer(config(tiny, epochs=1), leaky, models / "leaky" / "dl19", progress=False).train()
     monkeypatch.setenv("WORKBENCH_MODELS", str(models))
     bench = Workbench(data_dir=data, runs_dir=tmp_path / "runs", leaderboard=tmp_path / "board.csv", progress=False)
     with pytest.raises(WorkbenchError, match="leakage: this model was trained on 1 queries of dataset 'dl19'"):
@@ -170,47 +214,49 @@ def test_leakage_guard_refuses_a_dataset_the_model_saw(tiny, tmp_path, monkeypat
         bench.produce(f"official-bm25+dense:{models / 'leaky' / 'dl19' / 'model'}", "dl19")
 
 
-def test_resume_after_interruption_reaches_the_same_weights(tiny, tmp_path):
+@pytest.mark.parametrize("loss", ["hybrid", "infonce"])
+def test_resume_after_interruption_reaches_the_same_weights(tiny, tmp_path, loss):
     the_fold = synthetic_fold(16)
-    settings = dict(checkpoint_every=2)
-    uninterrupted = BiEncoderTrainer(config(tiny, **settings), the_fold, tmp_path / "a", progress=False)
+    settings = dict(checkpoint_every=2, loss=loss)
+    uninterrupted = Trainer(config(tiny, **settings), the_fold, tmp_path / "a", progress=False)
     first = uninterrupted.train()
     steps = first["steps"]
     assert steps >= 6
-    stopped = BiEncoderTrainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False)
+    stopped = Trainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False)
     with pytest.raises(KeyboardInterrupt):
         stopped.train(stop_after_steps=steps // 2 + 1)  # in the second epoch, past a checkpoint
-    assert list((tmp_path / "b" / "checkpoints").glob("checkpoint-*"))
-    resumed = BiEncoderTrainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False)
+    assert (tmp_path / "b" / "checkpoint" / "trainer.pt").is_file()
+    resumed = Trainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False)
     summary = resumed.train()
     assert summary["resumed"] and summary["steps"] == steps
     a, b = uninterrupted.model.state_dict(), resumed.model.state_dict()
     assert all(torch.allclose(a[name], b[name], atol=1e-6) for name in a)
     assert (tmp_path / "a" / "steps.csv").read_text() == (tmp_path / "b" / "steps.csv").read_text()
+
     def ndcg(run: str) -> list[float]:
         return [json.loads(line)["ndcg@10"] for line in (tmp_path / run / "epochs.jsonl").read_text().splitlines()]
 
     assert ndcg("a") == pytest.approx(ndcg("b"), abs=1e-9)
     # a finished fold is not trained again; another configuration in the way is refused
-    again = BiEncoderTrainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False).train()
+    again = Trainer(config(tiny, **settings), the_fold, tmp_path / "b", progress=False).train()
     assert again["resumed"] and again["best_val_ndcg@10"] == summary["best_val_ndcg@10"]
     with pytest.raises(WorkbenchError, match="another configuration is in the way"):
-        BiEncoderTrainer(config(tiny, lr_encoder=1e-3), the_fold, tmp_path / "b", progress=False).train()
+        Trainer(config(tiny, lr_encoder=1e-2, **settings), the_fold, tmp_path / "b", progress=False).train()
 
 
 @pytest.mark.data
 def test_real_folds_smoke(data_dir, tmp_path, monkeypatch):
-    """Two real folds' worth of examples on a tiny model: the fold model carries the other year's
-    queries and is refused on them."""
+    """A real fold's lists on a tiny model: the fold model carries the other year's queries and is
+    refused on them."""
     from workbench.experiment import Workbench
     from workbench.train.run import train_config
 
     backbone = write_tiny_st(tmp_path / "tiny", characters=True)
-    smoke = TrainConfig(name="bi-smoke", backbone=str(backbone), architecture="bi-encoder", loss="infonce",
+    smoke = TrainConfig(name="bi-smoke", backbone=str(backbone), architecture="bi-encoder", loss="listwise",
                         folds=["dl19"], limit_queries=6, epochs=1, max_length=48, precision="fp32",
-                        validation=0.2, loss_options={"batch_size": 8})
+                        validation=0.2, list_size=6)
     result = train_config(smoke, data_dir, tmp_path / "models", progress=False)
-    assert [f["fold"] for f in result["folds"]] == ["dl19"] and result["folds"][0]["examples"] > 6
+    assert [f["fold"] for f in result["folds"]] == ["dl19"] and result["folds"][0]["steps"] > 0
     fold_model = tmp_path / "models" / "bi-smoke" / "dl19" / "model"
     record = json.loads((fold_model / "workbench-training.json").read_text())
     assert {row["dataset"] for row in record["queries"]} == {"dl20", "dev600"}

@@ -180,3 +180,58 @@ def test_cli_bad_input_is_one_line(argv, message, capsys):
     status = main(["plan", "--reranker", "dense-minilm", *argv])
     error = capsys.readouterr().err
     assert status == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- training plans (plan --train)
+
+
+def _training_config(tmp_path, backbone: str) -> str:
+    path = tmp_path / "tiny-train.toml"
+    path.write_text(f'name = "tiny"\nbackbone = "{backbone}"\nloss = "listwise"\nfolds = ["dl19"]\nlimit_queries = 6\n'
+                    'epochs = 2\nlists_per_batch = 3\nlist_size = 5\nmax_length = 48\nprecision = "fp32"\n'
+                    'validation = 0.3\n', encoding="utf-8")
+    return str(path)
+
+
+def test_cli_training_plan_with_a_given_throughput(data_dir, tmp_path, capsys):
+    from workbench.train.config import TrainConfig
+    from workbench.train.cost import FORWARD_SPEEDUP, config_folds
+
+    path = _training_config(tmp_path, "not-loaded")  # a given throughput loads no model
+    out = tmp_path / "train-plan.json"
+    assert main(["plan", "--data-dir", str(data_dir), "--train", path, "--throughput", "10", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    (fold,) = config_folds(TrainConfig.from_file(path), data_dir, None)  # the lists as training builds them
+    (row,) = saved["folds"]
+    steps = math.ceil(len(fold.train) / 3)
+    pairs = sum(min(len(lst), 5) for lst in fold.train)
+    validation = sum(len(lst) for lst in fold.validation)
+    assert (row["train_lists"], row["steps_per_epoch"], row["total_steps"]) == (len(fold.train), steps, 2 * steps)
+    assert row["pairs_per_epoch"] == pairs and row["pairs_per_step"] == pytest.approx(pairs / steps)
+    assert saved["wall_s"] == pytest.approx(2 * pairs / 10 + 2 * validation / (10 * FORWARD_SPEEDUP))
+    assert "given: 10 pairs/s" in printed and f"{2 * steps} in all" in printed and "wall time:" in printed
+
+
+def test_training_plan_measured_with_the_real_trainer(data_dir, tmp_path, monkeypatch):
+    from workbench.train.config import TrainConfig
+    from workbench.train.cost import training_plan
+
+    backbone = write_tiny_bert(tmp_path / "tiny-train", WORDS, head="base", characters=True)
+    monkeypatch.chdir(tmp_path)
+    result = training_plan(TrainConfig.from_file(_training_config(tmp_path, str(backbone))), data_dir, steps=2)
+    timing = result.timing
+    assert timing.source.startswith("measured here:") and "2 steps after 1 warm-up" in timing.source
+    assert timing.seconds_per_step > 0 and 0 < timing.pairs_per_step <= 3 * 5  # 3 lists of at most 5 candidates
+    assert timing.pairs_per_s == pytest.approx(timing.pairs_per_step / timing.seconds_per_step)
+    assert result.wall_s > 0 and "wall time:" in result.text()
+    assert not (tmp_path / "models").exists()  # nothing written for the user
+
+
+def test_training_plan_says_what_it_cannot_measure(data_dir, tmp_path):
+    from workbench.train.config import TrainConfig
+    from workbench.train.cost import training_plan
+
+    result = training_plan(TrainConfig.from_file(_training_config(tmp_path, "no/such-model-offline")), data_dir)
+    assert result.timing is None and result.wall_s is None and result.folds[0].total_steps > 0
+    assert any("give --throughput" in note for note in result.notes)

@@ -43,13 +43,13 @@ from .report import run_query_types, run_report
 from .components import run_first_stages, run_index, run_rerankers
 from .data import run_data
 from .datasets import run_dataset
-from .training import (run_ablation, run_embed_diagnose, run_plot_training, run_similarity,
+from .training import (run_ablate, run_ablation, run_embed_diagnose, run_plot_training, run_similarity,
                        run_train)
 from .scale import run_plan
 
 __all__ = [
     "COMMANDS", "Command", "ENVIRONMENT_ERRNOS", "SQLITE_HINT", "build_parser", "command", "main",
-    "run_ablation", "run_check_precision", "run_compare", "run_data", "run_dataset", "run_embed_diagnose", "run_eval",
+    "run_ablate", "run_ablation", "run_check_precision", "run_compare", "run_data", "run_dataset", "run_embed_diagnose", "run_eval",
     "run_evaluate", "run_first_stages", "run_index", "run_leaderboard", "run_plan", "run_plot_training",
     "run_query_types", "run_rerank", "run_rerankers", "run_report", "run_retrieve", "run_similarity", "run_train",
 ]

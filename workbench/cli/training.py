@@ -150,3 +150,40 @@ def run_similarity(args: argparse.Namespace) -> int:
           f"({args.model}, {args.pooling}{'' if args.pad_to is None else f', padded to {args.pad_to}'})")
     return 1 if failed else 0
 
+
+
+def _ablate_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
+    parser.add_argument("--configs", default="configs/ablation-bi", help="directory of the ablation's configurations")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the hybrid and of the strongest other loss")
+    parser.add_argument("--models", default=None, help="models directory (default: $WORKBENCH_MODELS or ./models)")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--boards", default="runs/ablation", help="where the ablation's four leaderboards go")
+    parser.add_argument("--out", default="docs/ablation.md", help="the Markdown report")
+    parser.add_argument("--results", default="docs/ablation", help="small result files to commit (JSON, CSV)")
+    parser.add_argument("--header", default=None, help="Markdown put above the generated report (a file)")
+    parser.add_argument("--train-only", action="store_true", help="train every configuration and seed, then stop")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quiet", action="store_true")
+
+
+@command("ablate", "the loss ablation with power: train every configuration, 3 seeds of the hybrid and the "
+         "strongest other loss, evaluate on DL19, DL20 and pooled against pointwise and off-the-shelf, write the "
+         "verdict (resumable)", _ablate_arguments)
+def run_ablate(args: argparse.Namespace) -> int:
+    from ..train.ablation import Ablation, evaluate_all, read_boards, train_all, write_report
+
+    settings = {"seeds": args.seeds} | ({"models": Path(args.models)} if args.models else {})
+    ablation = Ablation.from_directory(args.configs, **settings)
+    strongest = train_all(ablation, args.data_dir, progress=not args.quiet)
+    print(f"strongest other loss (validation NDCG@10): {strongest}")
+    if args.train_only:
+        return 0
+    paths = evaluate_all(ablation, strongest, args.data_dir, args.runs_dir, args.boards, device=args.device,
+                         progress=not args.quiet)
+    header = Path(args.header).read_text(encoding="utf-8") if args.header else "# Loss ablation\n"
+    calls = write_report(ablation, strongest, read_boards(paths), args.out, args.results, header)
+    for call in calls:
+        print(f"{call['slice']}\t{call['metric']}\thybrid vs {call['other']}\t{call['difference']:+.4f}\t{call['call']}")
+    print(f"report: {args.out}")
+    return 0

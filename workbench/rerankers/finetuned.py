@@ -1,6 +1,7 @@
 """Rankers fine-tuned here, by name: ``finetuned:<name>`` picks, per dataset, the fold model that
 never saw that dataset's queries (``<models>/<name>/<dataset>/model``, trained by
-``workbench train``), checks the leakage record, and scores with the matching reranker:
+``workbench train``; a configuration with ``train = [...]`` has one, ``<models>/<name>/train/model``),
+checks the leakage record, and scores with the matching reranker:
 a ``cls`` checkpoint through ``cross-encoder``, a ``masked_mean`` one through its own head, a T5
 one through ``monot5``, a bi-encoder (kind ``bi-encoder``) through ``dense`` (cosine of vectors
 encoded apart, with the pooling, normalisation and max length its ``ranker.json`` records), which
@@ -112,12 +113,16 @@ def make_finetuned(context: RerankContext, *, name: str | None, root: str | None
     if context.dataset is None:
         raise WorkbenchError("finetuned:<name> picks the fold model of the dataset it reranks: it needs a dataset")
     directory = Path(root or models_root()) / name / context.dataset.name / "model"
+    single = Path(root or models_root()) / name / "train" / "model"  # a configuration with train = [...]: one model
+    if not directory.is_dir() and single.is_dir():
+        directory = single
     if not directory.is_dir():
         raise WorkbenchError(f"no fold model of {name!r} for {context.dataset.name} (train it: workbench train "
                              f"--config configs/<file>)", directory)
     check_no_leakage(directory, context.dataset)
     reranker = load_finetuned(directory, device or context.device, batch_size, precision or "fp32")
     reranker.per_dataset = True
-    reranker.comparability = CROSS_YEAR
+    reranker.comparability = CROSS_YEAR if directory != single else \
+        f"fine-tuned on {', '.join((read_ranker_meta(directory) or {}).get('sources') or ['named training data'])}"
     reranker.leakage_checked_for = context.dataset.name  # the session need not read the record again
     return reranker

@@ -7,16 +7,14 @@
     weight = 0.5
     cap = 5.0
 
-A bi-encoder is trained contrastively (``architecture = "bi-encoder"`` with ``loss = "infonce"``,
-only together); its options live in ``[loss_options]`` (declared in :data:`INFONCE_OPTIONS`)::
+A bi-encoder (``architecture = "bi-encoder"``) trains with every list loss too, through the same loop:
+its score is ``scale`` x the cosine (``similarity = "dot"``: dot product) of the query's and the
+passage's vectors; ``loss = "infonce"`` (bi-encoder only) adds every other list's candidates of the
+batch as in-batch negatives::
 
     architecture = "bi-encoder"
-    loss = "infonce"
-    [loss_options]
+    loss = "listwise"
     scale = 20.0          # 1 / temperature
-    hard_negatives = 1    # BM25 grade-0 candidates per (query, positive) example
-    max_positives = 4     # examples per query at most
-    batch_size = 32       # examples per step: the in-batch negatives
 
 Every field has a default (:class:`TrainConfig`); an unknown field is an error naming it.
 """
@@ -29,36 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option, parse_options
 from .losses import LOSSES
 
-#: the contrastive loss of the bi-encoder (sentence-transformers' MultipleNegativesRankingLoss); not a
-#: list loss, so not in LOSSES
+#: the in-batch contrastive loss, only for architectures that encode queries and passages apart
 INFONCE = "infonce"
 ARCHITECTURES = ("encoder", "encoder-decoder", "bi-encoder")
-
-#: ``[loss_options]`` of ``loss = "infonce"``, declared once: parsed (typed, defaults filled in) when
-#: the configuration is built, so a resumed run compares the same normalised values
-INFONCE_OPTIONS = (
-    Option("scale", float, 20.0, minimum=1e-3, help="cosine similarities are multiplied by this (1 / temperature)"),
-    Option("temperature", float, None, minimum=1e-4, help="alternative to scale: scale = 1 / temperature"),
-    Option("hard_negatives", int, 1, minimum=0, help="BM25 grade-0 candidates added to each (query, positive)"),
-    Option("negative_depth", int, 30, minimum=1,
-           help="hard negatives are drawn from the first this many grade-0 BM25 candidates"),
-    Option("max_positives", int, 4, minimum=1, help="(query, positive) examples per query at most"),
-    Option("batch_size", int, 32, minimum=2, help="examples per step; the others' passages are the in-batch negatives"),
-)
-
-
-def infonce_options(given: dict[str, Any]) -> dict[str, Any]:
-    """The typed ``[loss_options]`` of the InfoNCE loss; ``temperature`` is folded into ``scale``."""
-    values = parse_options(INFONCE_OPTIONS, given, "infonce loss")
-    temperature = values.pop("temperature")
-    if temperature is not None:
-        if "scale" in given:
-            raise WorkbenchError("give scale or temperature in [loss_options], not both (scale = 1 / temperature)")
-        values["scale"] = 1.0 / temperature
-    return values
+#: options that only a bi-encoder reads; left out of other architectures' keys (which predate them)
+BI_ENCODER_FIELDS = ("similarity", "scale")
+#: fields added after runs were trained, with their defaults: left out of the key at the default, so
+#: existing checkpoints keep their keys
+LATER_FIELDS = {"gradient_accumulation": 1, "gradient_checkpointing": False}
+#: the training data a configuration names (:mod:`.sources`; later fields too): with ``train`` there are no
+#: cross-year folds, one model (fold ``train``)
+SOURCE_FIELDS = {"train": None, "negatives": None, "negatives_depth": 30, "validation_source": None,
+                 "validation_queries": 500, "evaluate_on": []}
+LATER_FIELDS.update(SOURCE_FIELDS)
 
 
 @dataclass
@@ -68,11 +51,13 @@ class TrainConfig:
     name: str = "minilm-hybrid"
     backbone: str = "minilm"
     architecture: str = "encoder"          # encoder (RankT5-Enc) | encoder-decoder (monoT5 / RankT5-EncDec)
-                                           # | bi-encoder (contrastive, with loss = "infonce")
+                                           # | bi-encoder (vectors encoded apart, scale x cosine)
     pooling: str = "masked_mean"           # masked_mean | cls (encoder)
     dropout: float = 0.1
     true_token: str = "true"               # encoder-decoder: the token whose first-step logit is the score
     loss: str = "hybrid"
+    similarity: str = "cosine"             # bi-encoder: cosine | dot
+    scale: float = 20.0                    # bi-encoder: score = scale x similarity (1 / temperature)
     loss_options: dict[str, Any] = field(default_factory=dict)
     folds: list[str] = field(default_factory=lambda: ["dl19", "dl20"])
     sources: list[str] | None = None       # default: the fold's (the other DL year + dev600)
@@ -96,24 +81,52 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 25             # steps between resumable checkpoints (and at each epoch end)
     threads: int | None = None
+    gradient_accumulation: int = 1         # micro-batches per optimizer step (each loss weighted by its share of
+                                           # the step's lists: one step over lists_per_batch lists, in less memory)
+    gradient_checkpointing: bool = False   # recompute the backbone's activations in backward (less memory)
+    train: list[str] | None = None         # training datasets with qrels (built-in, declared, irds:<id>): one model
+    negatives: str | None = None           # irds:<id> docpairs' negatives | a first stage spec (bm25:index=...)
+                                           # searched over the training queries; default: the dataset's candidate run
+    negatives_depth: int = 30              # negatives per training query (validation: candidates per query)
+    validation_source: str | None = None   # a dataset sampled for validation; default: held-out training queries
+    validation_queries: int = 500          # validation queries sampled (held out: at most this many per source)
+    evaluate_on: list[str] = field(default_factory=list)  # datasets the model is for: no training query may be theirs
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES and self.loss != INFONCE:
             raise WorkbenchError(f"unknown loss {self.loss!r}; losses: {', '.join(LOSSES)}, {INFONCE} (bi-encoder)")
         if self.architecture not in ARCHITECTURES:
             raise WorkbenchError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
-        # a bi-encoder scores queries and passages apart: the list losses over pair scores do not apply to
-        # it, and InfoNCE's in-batch negatives need vectors encoded apart
-        if (self.architecture == "bi-encoder") != (self.loss == INFONCE):
-            raise WorkbenchError(f"architecture = \"bi-encoder\" goes with loss = \"{INFONCE}\" and only with it "
-                                 f"(got architecture {self.architecture!r}, loss {self.loss!r})")
-        if self.loss == INFONCE:
-            self.loss_options = infonce_options(dict(self.loss_options or {}))
+        # in-batch negatives need passages scored apart from the query: a cross-encoder would have to read
+        # every (query, other query's passage) pair of the batch
+        if self.loss == INFONCE and self.architecture != "bi-encoder":
+            raise WorkbenchError(f"loss = \"{INFONCE}\" needs architecture = \"bi-encoder\" (in-batch negatives are "
+                                 f"scored from vectors encoded apart), not {self.architecture!r}")
+        if self.loss == INFONCE and self.loss_options:
+            raise WorkbenchError(f"loss = \"{INFONCE}\" takes no [loss_options] (got {', '.join(self.loss_options)}); "
+                                 "the batch is lists_per_batch lists of list_size candidates, the scale is scale")
+        if self.similarity not in ("cosine", "dot"):
+            raise WorkbenchError(f"similarity must be cosine or dot, not {self.similarity!r}")
+        if float(self.scale) <= 0:
+            raise WorkbenchError("scale must be positive")
         if self.pooling not in ("masked_mean", "cls"):
             raise WorkbenchError(f"pooling must be masked_mean or cls, not {self.pooling!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise WorkbenchError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
-        for name in ("epochs", "lists_per_batch", "pairs_per_forward", "max_length"):
+        for name in ("epochs", "lists_per_batch", "pairs_per_forward", "max_length", "gradient_accumulation"):
+            if int(getattr(self, name)) < 1:
+                raise WorkbenchError(f"{name} must be at least 1")
+        if self.train is not None:
+            if isinstance(self.train, str):
+                self.train = [self.train]
+            if not self.train or not all(isinstance(name, str) and name for name in self.train):
+                raise WorkbenchError("train must name one or more datasets, e.g. "
+                                     "train = [\"irds:msmarco-passage/train/judged\"]")
+        elif any(getattr(self, name) != SOURCE_FIELDS[name]
+                 for name in ("negatives", "validation_source", "evaluate_on")):
+            raise WorkbenchError("negatives, validation_source and evaluate_on go with train = [...] (the datasets "
+                                 "trained on); the cross-year folds choose their own")
+        for name in ("negatives_depth", "validation_queries"):
             if int(getattr(self, name)) < 1:
                 raise WorkbenchError(f"{name} must be at least 1")
 
@@ -154,5 +167,7 @@ class TrainConfig:
     def key(self) -> str:
         """What a resumed run must agree with (everything but bookkeeping)."""
         values = {k: v for k, v in self.to_dict().items()
-                  if k not in ("name", "checkpoint_every", "threads", "folds")}
+                  if k not in ("name", "checkpoint_every", "threads", "folds")
+                  and not (k in BI_ENCODER_FIELDS and self.architecture != "bi-encoder")
+                  and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
         return json.dumps(values, sort_keys=True, default=str)

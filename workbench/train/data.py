@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,13 +54,20 @@ class Fold:
 
     name: str
     evaluate_on: str
-    train: list[RankingList]
+    train: Sequence[RankingList]  # a list, or lists read lazily from disk (:class:`.sources.ShardedLists`)
     validation: list[RankingList]
     sources: tuple[str, ...] = field(default_factory=tuple)
 
     def queries(self) -> list[tuple[str, str, str]]:
         """``(dataset, qid, text)`` of every training and validation query (for the leakage record)."""
-        return [(lst.source, lst.qid, lst.query) for lst in self.train + self.validation]
+        records = getattr(self.train, "records", None)  # lazy lists: their queries without their passages
+        train = records() if records else ((lst.source, lst.qid, lst.query) for lst in self.train)
+        return [*train, *((lst.source, lst.qid, lst.query) for lst in self.validation)]
+
+    def train_qids(self) -> list[str]:
+        """The ids of the training queries."""
+        records = getattr(self.train, "records", None)
+        return [qid for _, qid, _ in records()] if records else [lst.qid for lst in self.train]
 
 
 def dataset_lists(dataset: Dataset, collection: Collection, candidates: pd.DataFrame, depth: int = 100,
