@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup setup-browser eval eval-all test bench data index leaderboard report compare clean-runs train ablate diagnose train-contrastive
+.PHONY: setup setup-browser eval eval-all test bench data index leaderboard report compare clean-runs train ablate ablate-crossencoder diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
