@@ -218,6 +218,10 @@ def test_named_training_data_errors_are_one_line(irds, tiny_st, small_chunks):
         assert "\n" not in str(error.value)
     with pytest.raises(WorkbenchError, match="go with train"):
         TrainConfig(negatives=TRIPLES)
+    from workbench.train.run import train_config
+
+    with pytest.raises(WorkbenchError, match="has one fold, 'train', not dl19"):
+        train_config(_config(tiny_st), folds=["dl19"])
 
 
 def test_source_fields_stay_out_of_existing_keys():

@@ -10,12 +10,14 @@ from .common import _add_data_dir, _split, _systems, command
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     _add_data_dir(parser)
     parser.add_argument("--config", required=True, help="training configuration (TOML or YAML), e.g. configs/minilm-hybrid.toml")
-    parser.add_argument("--folds", default=None, help="only these folds (default: the configuration's)")
+    parser.add_argument("--folds", default=None, help="only these cross-year folds (default: the configuration's; a "
+                        "configuration with train = [...] has one fold, 'train')")
     parser.add_argument("--out", default=None, help="models directory (default: $WORKBENCH_MODELS or ./models)")
     parser.add_argument("--quiet", action="store_true")
 
 
-@command("train", "fine-tune a ranker on every cross-year fold of a configuration (resumable)", _train_arguments)
+@command("train", "fine-tune a ranker on every cross-year fold of a configuration, or on its named training "
+         "data (train = [...]); resumable", _train_arguments)
 def run_train(args: argparse.Namespace) -> int:
     from ..train.config import TrainConfig
     from ..train.run import train_config

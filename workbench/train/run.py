@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from ..models.ranker import models_root
 from .config import TrainConfig
@@ -63,6 +64,9 @@ def train_config(config: TrainConfig, data_dir: str | Path | None = None, out_ro
     if config.train:  # named training data: one model, no cross-year folds
         from .sources import TRAIN_FOLD, training_fold
 
+        if folds and list(folds) != [TRAIN_FOLD]:
+            raise WorkbenchError(f"{config.name}: a configuration with named training data (train = ...) has one "
+                                 f"fold, {TRAIN_FOLD!r}, not {', '.join(folds)}")
         fold = training_fold(config, data_dir, progress=progress)
         results.append(Trainer(config, fold, root / TRAIN_FOLD, progress=progress).train())
     for fold_name in [] if config.train else folds or config.folds:
