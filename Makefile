@@ -97,10 +97,11 @@ train: setup
 # bi-encoder fine-tuned with pointwise, pairwise, listwise, LambdaLoss, hybrid, hybrid without tanh and
 # InfoNCE on the cross-year folds, 3 seeds of the hybrid and of the strongest other loss (by validation),
 # evaluated on DL19, DL20 and pooled against pointwise and the off-the-shelf model -> docs/ablation.md.
-# Resumable: re-run to continue. Seed-0 training measured at 69 minutes on 2 CPU cores (Intel Xeon, bf16).
+# Resumable: re-run to continue (trained folds and reranked runs are kept). Budget: one epoch per fold,
+# about 2 minutes per fold on 2 CPU cores (Intel Xeon, bf16); docs/ablation.md gives the measured times.
 ABLATION_CONFIGS ?= configs/ablation-bi
 ablate: setup
-	$(BIN)/workbench ablate --configs $(ABLATION_CONFIGS) --device $(DEVICE)
+	$(BIN)/workbench ablate --configs $(ABLATION_CONFIGS) --device $(DEVICE) $(if $(wildcard $(ABLATION_CONFIGS)/report-header.md),--header $(ABLATION_CONFIGS)/report-header.md)
 
 # The earlier cross-encoder ablation (from a weak start: a new head on a bi-encoder body): the contrast.
 ABLATION ?= pointwise pairwise listwise lambda hybrid hybrid-notanh hybrid-cls

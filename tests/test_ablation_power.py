@@ -90,3 +90,23 @@ def test_ablation_directory_and_seed_replicas(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(WorkbenchError, match="no \\*.toml"):
         Ablation.from_directory(tmp_path / "empty")
+
+
+def test_the_html_report_quotes_the_ablation_verdict_for_its_models(tmp_path):
+    from workbench.report.html import ablation_verdict
+    from workbench.report.inspection import TrainedModel
+
+    report = tmp_path / "ablation.md"
+    report.write_text("# Loss ablation\n\nsetup\n\n## Verdict\n\n- **Q&A queries, MRR@10**: the hybrid is "
+                      "**cannot tell at this power** than its parts.\n\n## Tables\n\n| ablate-bi-hybrid |\n",
+                      encoding="utf-8")
+
+    def model(name):
+        return TrainedModel(name=name, directory=tmp_path / name, card_markdown=None, curves_png=None,
+                            systems=[f"official-bm25+finetuned:{name}"], anchor=name)
+
+    verdict = ablation_verdict([model("ablate-bi-hybrid")], report)
+    assert verdict["path"] == str(report)
+    assert "cannot tell at this power" in verdict["html"] and "Tables" not in verdict["html"]
+    assert ablation_verdict([model("minilm-hybrid")], report) == {}
+    assert ablation_verdict([model("ablate-bi-hybrid")], tmp_path / "missing.md") == {}

@@ -198,8 +198,33 @@ def environment():
     return env
 
 
+#: the loss ablation's write-up (``make ablate``), read relative to the working directory
+ABLATION_REPORT = Path("docs/ablation.md")
+
+
+def ablation_verdict(models: list[TrainedModel], report: str | Path | None = ABLATION_REPORT) -> dict[str, str]:
+    """The ``## Verdict`` section of the loss ablation's report (``workbench ablate``), when a
+    trained model on the board is one of the ablation's: ``{"path", "html"}``, else ``{}``."""
+    path = Path(report) if report else None
+    if not models or path is None or not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if not any(model.name in text for model in models):
+        return {}
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line.strip() == "## Verdict"
+            continue
+        if inside:
+            lines.append(line)
+    return {"path": str(path), "html": markdown_html("\n".join(lines))} if any(l.strip() for l in lines) else {}
+
+
 def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dict[str, str],
-                metadata: dict[str, Any]) -> str:
+                metadata: dict[str, Any], ablation: dict[str, str] | None = None) -> str:
     """The report page for prepared dataset views, trained models and plot data URIs."""
     datasets = []
     for view in views:
@@ -214,14 +239,16 @@ def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dic
               "curves": png_data_uri(model.curves_png) if model.curves_png else ""} for model in models]
     return environment().get_template("report.html.j2").render(
         datasets=datasets, models=cards, meta=metadata, headline=list(HEADLINE_METRICS),
-        small_slice_mde=SMALL_SLICE_MDE, models_anchor=anchor("trained-models"))
+        small_slice_mde=SMALL_SLICE_MDE, models_anchor=anchor("trained-models"), ablation=ablation or {})
 
 
 def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, str]] = (),
                query_types: str | Path | None = None, metric: str = "ndcg@10", top: int = 10, passages: int = 10,
-               progress=None, source: str = "") -> tuple[str, list[DatasetView]]:
+               progress=None, source: str = "", ablation_report: str | Path | None = ABLATION_REPORT
+               ) -> tuple[str, list[DatasetView]]:
     """The report page for a leaderboard, read through ``session`` (no model is called), and the
-    dataset views it shows."""
+    dataset views it shows. The training section quotes the loss ablation's verdict
+    (``ablation_report``) when a model of the ablation is on the board."""
     from .plots import plot_slices
 
     if board.empty:
@@ -244,7 +271,8 @@ def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, st
                 "source": source, "workbench": version("workbench"), "ranx": version("ranx"),
                 "metric": metric, "top": top, "passages": passages,
                 "data_dir": _data_dir(session, views)}
-    return render_html(views, trained_models(board["system"].unique()), plots, metadata), views
+    models = trained_models(board["system"].unique())
+    return render_html(views, models, plots, metadata, ablation_verdict(models, ablation_report)), views
 
 
 def _data_dir(session, views: list[DatasetView]) -> str:
