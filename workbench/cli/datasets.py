@@ -47,6 +47,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from ..data.declared import load_declared, write_declaration
+    from ..evaluation.measures import split_metrics
 
     from ..data.datasets import DATASETS, IRDS_PREFIX
 
@@ -67,7 +68,7 @@ def _add(args: argparse.Namespace) -> int:
               "topics": str(Path(args.topics).expanduser().resolve()), "topics_format": args.topics_format,
               "topic_field": args.topic_field, "qrels": str(Path(args.qrels).expanduser().resolve()),
               "relevance_level": args.relevance_level,
-              "metrics": _split(args.metrics) if args.metrics else None, "comparability": args.comparability,
+              "metrics": split_metrics(args.metrics) if args.metrics else None, "comparability": args.comparability,
               "runs": runs}
     # checked in a scratch file first: a declaration that does not load is never written
     scratch = target.with_name(f".{target.name}.check")

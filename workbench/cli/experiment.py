@@ -43,7 +43,8 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", action="append", default=[], metavar="NAME=D1,D2",
                         help="rows over the union of these datasets' judged queries, each with its own qrels "
                              "(e.g. dl19+dl20=dl19,dl20); repeatable; the datasets are evaluated too")
-    parser.add_argument("--metrics", default=None, help="comma-separated metrics for every dataset (default: each "
+    parser.add_argument("--metrics", default=None, help="comma-separated metrics for every dataset, workbench names (mrr@10) or ir_measures "
+                        "notation (nDCG@10, RR(rel=2)@10, AP, P@30, R@100, Judged@10, bpref) (default: each "
                         "dataset's own headline metrics)")
     _add_run_settings(parser)
     parser.add_argument("--leaderboard", default=None, help="leaderboard CSV (default: <runs-dir>/leaderboard.csv)")
@@ -68,14 +69,16 @@ def run_eval(args: argparse.Namespace) -> int:
     systems = _systems(args.systems) if args.systems else DEFAULT_SYSTEMS
     if args.fast:
         if not FAST_PATHS:
-            print("--fast: no fast path has passed check-precision on DL19, DL20 and dev600 (see README, "
+            print("--fast: no fast path has passed check-precision on DL19, DL20 and dev600 (see docs/precision.md, "
                   "'Precision and speed'): running the exact systems", file=sys.stderr)
         systems = fast_systems(systems)
     datasets = _split(args.datasets)
     pools = _pools(args.pool)
     bench = _workbench(args)
     if args.metrics:
-        bench.metrics = _split(args.metrics)
+        from ..evaluation.measures import check_metrics, split_metrics
+
+        bench.metrics = check_metrics(split_metrics(args.metrics))
     bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types,
                          correction=args.correction, pools=pools)
     board = read_leaderboard(bench.leaderboard)
@@ -174,7 +177,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--run", required=True, help="TREC run file")
-    parser.add_argument("--metrics", default=None, help="comma-separated ranx metric names")
+    parser.add_argument("--metrics", default=None, help="comma-separated metrics: workbench names (mrr@10, ndcg@5) or ir_measures notation (nDCG@10, RR(rel=2)@10, Judged@10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
     parser.add_argument("--per-query", action="store_true", help="also print per-query values (TSV)")
 
@@ -183,12 +186,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..data.datasets import get_dataset
     from ..data.trec import read_run
+    from ..evaluation.measures import split_metrics
     from ..evaluation.metrics import evaluate_run
 
     dataset = get_dataset(args.dataset, args.data_dir)
     run = read_run(args.run)
     evaluation = evaluate_run(run, dataset.qrels, dataset.relevance_level,
-                              _split(args.metrics) if args.metrics else dataset.metrics)
+                              split_metrics(args.metrics) if args.metrics else dataset.metrics)
     if args.json:
         print(json.dumps(evaluation.means))
     else:
@@ -218,9 +222,9 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import format_comparison
     from ..core.files import atomic_write
-    from ..evaluation.metrics import ranx_metric
+    from ..evaluation.measures import resolve_measure
 
-    ranx_metric(args.metric, 1)  # validates the metric name before any work
+    resolve_measure(args.metric)  # validates the metric name before any work
     comparison = _workbench(args).compare(args.a, args.b, args.dataset, args.metric, args.top, args.passages)
     print(format_comparison(comparison))
     if args.csv:

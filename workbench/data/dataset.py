@@ -34,6 +34,8 @@ HOW_TO_GET_DATA = (
 OFFICIAL_DL_SYSTEMS = ("bm25", "bm25-rm3", "tasb", "ada2", "spladepp-ed")
 #: what the leaderboard evaluates when a dataset declares nothing and ``--metrics`` is not given
 STANDARD_METRICS = ("mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map")
+#: TREC DL adds Judged@10: with shallow pools, an unjudged-heavy top 10 can make a gain an artefact
+TREC_DL_METRICS = STANDARD_METRICS + ("Judged@10",)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import WorkbenchError
-from .dataset import (DATA_ENV, DEFAULT_DATA_DIRS, HOW_TO_GET_DATA, OFFICIAL_DL_SYSTEMS, STANDARD_METRICS, Dataset,
+from .dataset import (DATA_ENV, DEFAULT_DATA_DIRS, HOW_TO_GET_DATA, OFFICIAL_DL_SYSTEMS, STANDARD_METRICS, TREC_DL_METRICS, Dataset,
                       DatasetSpec, resolve_data_dir)
 
 __all__ = ["DATASETS", "DATA_ENV", "DEFAULT_DATA_DIRS", "HOW_TO_GET_DATA", "OFFICIAL_DL_SYSTEMS", "STANDARD_METRICS",
@@ -43,10 +43,12 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec("dl19", "topics/dl19-passage.tsv", "qrels/dl19-passage.txt", 2,
                     "TREC DL 2019 passage (43 judged queries, graded 0-3)", _dl_runs("dl19"),
-                    "msmarco-passage/trec-dl-2019/judged", comparability=TREC_DL_COMPARABILITY.format(year=2019)),
+                    "msmarco-passage/trec-dl-2019/judged", comparability=TREC_DL_COMPARABILITY.format(year=2019),
+                    metrics=TREC_DL_METRICS),
         DatasetSpec("dl20", "topics/dl20.tsv", "qrels/dl20-passage.txt", 2,
                     "TREC DL 2020 passage (200 topics, 54 judged, graded 0-3)", _dl_runs("dl20"),
-                    "msmarco-passage/trec-dl-2020", comparability=TREC_DL_COMPARABILITY.format(year=2020)),
+                    "msmarco-passage/trec-dl-2020", comparability=TREC_DL_COMPARABILITY.format(year=2020),
+                    metrics=TREC_DL_METRICS),
         DatasetSpec("dev600", "topics/dev600.tsv", "qrels/dev600.txt", 1,
                     "600 MS MARCO dev-small queries with BM25 top-20 candidates (binary)",
                     {"bm25": "runs/bm25-top20.dev600.trec"}, "msmarco-passage/dev/small",

@@ -161,6 +161,13 @@ def parse_declaration(path: Path) -> Declaration:
     if metrics is not None:
         if not metrics or not all(isinstance(m, str) and m for m in metrics):
             raise WorkbenchError("metrics must be a non-empty list of metric names", path, _line_of(text, "metrics"))
+        from ..evaluation.measures import resolve_measure
+
+        for metric in metrics:
+            try:
+                resolve_measure(metric)
+            except WorkbenchError as error:
+                raise WorkbenchError(str(error), path, _line_of(text, "metrics")) from None
     query_types = existing("query_types", values["query_types"]) if "query_types" in values else None
     name = values.get("name") or path.stem
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):

@@ -25,7 +25,7 @@ from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from .collection import LazyTexts
-from .dataset import STANDARD_METRICS, Dataset, DatasetSpec
+from .dataset import STANDARD_METRICS, TREC_DL_METRICS, Dataset, DatasetSpec
 from .formats import collapse, write_topics
 
 QUERY_FIELDS = ("text", "title", "query")
@@ -168,7 +168,7 @@ class IrdsDataset(Dataset):
         spec = DatasetSpec(
             name=f"irds:{irds_id}", topics="topics.tsv", qrels="qrels.txt", relevance_level=2 if trec_dl else 1,
             description=f"ir_datasets {irds_id}", official_runs=runs, ir_datasets_id=irds_id,
-            metrics=BEIR_METRICS if irds_id.startswith("beir/") else STANDARD_METRICS,
+            metrics=BEIR_METRICS if irds_id.startswith("beir/") else TREC_DL_METRICS if trec_dl else STANDARD_METRICS,
             comparability=(f"comparable with published figures on {irds_id} when the candidates come from its full "
                            "collection (scoreddocs, a prebuilt index)"),
             texts=("title and body joined; a reranker reads the first max_length tokens (FirstP)"

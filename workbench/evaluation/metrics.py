@@ -1,9 +1,11 @@
-"""Evaluation with ranx: headline MRR@10 and NDCG@5, plus NDCG@10, R@100 and MAP.
+"""Evaluation with ranx: headline MRR@10 and NDCG@5, plus NDCG@10, R@100, MAP (and Judged@10 on TREC DL).
 
-Metric names are ranx's (``"mrr@10"``, ``"ndcg@5"``, ...). Binary metrics (MRR, MAP,
-recall, precision) count a passage as relevant only at the dataset's relevance level
-(grade >= 2 on TREC DL, following the official convention): internally they become
-ranx's ``-l2`` variants. NDCG uses the grades as gains (trec_eval's formula).
+Metric names are ranx's (``"mrr@10"``, ``"ndcg@5"``, ...) or ir_measures notation
+(``"nDCG@10"``, ``"RR(rel=2)@10"``, ``"Judged@10"``; :mod:`.measures` says who computes
+each). Binary metrics in the workbench's names (MRR, MAP, recall, precision) count a passage as
+relevant only at the dataset's relevance level (grade >= 2 on TREC DL, following the official
+convention): internally they become ranx's ``-l2`` variants. NDCG uses the grades as gains
+(trec_eval's formula).
 
 Only judged queries are evaluated; a judged query missing from the run scores 0.
 """
@@ -16,19 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
+from .measures import BINARY_METRICS, KNOWN_METRICS, Measure, ranx_metric, resolve_measure  # noqa: F401 (re-exported)
 
 HEADLINE_METRICS = ["mrr@10", "ndcg@5"]
 DEFAULT_METRICS = ["mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map"]
-BINARY_METRICS = {"mrr", "map", "recall", "precision", "hit_rate", "r-precision", "f1", "hits"}
-KNOWN_METRICS = BINARY_METRICS | {"ndcg", "ndcg_burges", "dcg", "dcg_burges"}
-
-
-def ranx_metric(metric: str, relevance_level: int) -> str:
-    """ranx name of ``metric`` with the relevance level applied where the metric is binary."""
-    base = metric.split("@")[0]
-    if base not in KNOWN_METRICS:
-        raise WorkbenchError(f"unknown metric {metric!r}; known: {', '.join(sorted(KNOWN_METRICS))}")
-    return f"{metric}-l{relevance_level}" if base in BINARY_METRICS and relevance_level > 1 else metric
 
 
 @dataclass
@@ -79,8 +72,8 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     """Evaluate ``run`` against ``qrels`` with ranx; keeps per-query values for later analysis."""
     from ranx import evaluate
 
-    metrics = list(metrics or DEFAULT_METRICS)
-    names = {metric: ranx_metric(metric, relevance_level) for metric in metrics}
+    metrics = list(dict.fromkeys(metrics or DEFAULT_METRICS))
+    measures = {metric: resolve_measure(metric, relevance_level) for metric in metrics}
     started = time.perf_counter()
     judged = pd.unique(qrels["qid"])
     judged_set = set(judged)
@@ -91,15 +84,27 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     if in_judged.empty:
         raise WorkbenchError("none of the run's queries has judgments in the qrels: "
                              "is the run for this dataset?")
-    ranx_qrels = qrels_ranx if qrels_ranx is not None else to_ranx_qrels(qrels)
-    ranx_run = to_ranx_run(in_judged)
-    scores = evaluate(ranx_qrels, ranx_run, list(names.values()), return_mean=False, make_comparable=True)
-    if len(names) == 1:
-        scores = {next(iter(names.values())): scores}
-    qids = list(ranx_run.keys())
-    per_query = pd.DataFrame({metric: np.asarray(scores[names[metric]], dtype=float) for metric in metrics},
-                             index=pd.Index(qids, name="qid"))
-    per_query = per_query.reindex(sorted(judged, key=str))
+    order = sorted(judged, key=str)
+    columns: dict[str, pd.Series] = {}
+    ranx_names = sorted({m.ranx_name for m in measures.values() if m.engine == "ranx"})
+    if ranx_names:
+        ranx_qrels = qrels_ranx if qrels_ranx is not None else to_ranx_qrels(qrels)
+        ranx_run = to_ranx_run(in_judged)
+        scores = evaluate(ranx_qrels, ranx_run, ranx_names, return_mean=False, make_comparable=True)
+        if len(ranx_names) == 1:
+            scores = {ranx_names[0]: scores}
+        qids = list(ranx_run.keys())
+        for metric, measure in measures.items():
+            if measure.engine == "ranx":
+                columns[metric] = pd.Series(np.asarray(scores[measure.ranx_name], dtype=float), index=qids)
+    for metric, measure in measures.items():
+        if measure.engine == "judged":
+            columns[metric] = judged_at(in_judged, qrels, measure.cutoff)
+    others = {metric: measure for metric, measure in measures.items() if measure.engine == "ir_measures"}
+    if others:
+        columns.update(_ir_measures_values(in_judged, qrels, others))
+    per_query = pd.DataFrame({metric: columns[metric].reindex(order).fillna(0.0).astype(float) for metric in metrics})
+    per_query.index = pd.Index(order, name="qid")
     means = {metric: float(per_query[metric].mean()) for metric in metrics}
     notes = []
     if n_unjudged:
@@ -108,6 +113,46 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
         notes.append(f"{n_missing} judged queries are missing from the run and score 0")
     return Evaluation(metrics, means, per_query, n_queries=len(judged_set), n_run_queries_unjudged=n_unjudged,
                       n_judged_missing=n_missing, seconds=time.perf_counter() - started, notes=notes)
+
+
+def judged_at(run: pd.DataFrame, qrels: pd.DataFrame, cutoff: int) -> pd.Series:
+    """``Judged@k`` per query: the fraction of the top ``cutoff`` (trec_eval's order) that has a
+    judgment of any grade, over ``cutoff`` or the list's length when shorter (ir_measures'
+    definition; on lists of at least ``cutoff`` documents it is trec_eval's P@k over qrels in which
+    every judged document is relevant). A low value says the metrics treat many retrieved documents as
+    non-relevant only because nobody judged them."""
+    from ..data.trec import sort_run
+
+    top = sort_run(run)
+    top = top[top["rank"] <= cutoff]
+    judged_pairs = pd.MultiIndex.from_arrays([qrels["qid"].astype(str), qrels["docno"].astype(str)])
+    hits = pd.MultiIndex.from_arrays([top["qid"].astype(str), top["docno"].astype(str)]).isin(judged_pairs)
+    grouped = pd.Series(hits, index=top["qid"].to_numpy()).groupby(level=0)
+    return grouped.sum().astype(float) / grouped.size().astype(float)
+
+
+def _ir_measures_values(run: pd.DataFrame, qrels: pd.DataFrame, measures: dict[str, Measure]) -> dict[str, pd.Series]:
+    """Per-query values of measures ir_measures computes, each by its provider; the run is given
+    in trec_eval's order as strictly decreasing scores, as ranx gets it."""
+    import ir_measures
+
+    from ..data.trec import sort_run
+
+    ordered = sort_run(run)
+    run_frame = pd.DataFrame({"query_id": ordered["qid"].astype(str), "doc_id": ordered["docno"].astype(str),
+                              "score": -ordered["rank"].astype(float)})
+    qrels_frame = pd.DataFrame({"query_id": qrels["qid"].astype(str), "doc_id": qrels["docno"].astype(str),
+                                "relevance": qrels["label"].astype(int)})
+    providers = {provider.NAME: provider for provider in ir_measures.DefaultPipeline.providers}
+    by_provider: dict[str, dict[str, Measure]] = {}
+    for metric, measure in measures.items():
+        by_provider.setdefault(measure.provider, {})[metric] = measure
+    values: dict[str, dict[str, float]] = {metric: {} for metric in measures}
+    for provider_name, group in by_provider.items():
+        parsed = {ir_measures.parse_measure(m.ir_measures_name): metric for metric, m in group.items()}
+        for result in providers[provider_name].iter_calc(list(parsed), qrels_frame, run_frame):
+            values[parsed[result.measure]][str(result.query_id)] = float(result.value)
+    return {metric: pd.Series(found, dtype=float) for metric, found in values.items()}
 
 
 def evaluate_cached(run: pd.DataFrame, run_sha256: str, qrels: pd.DataFrame, qrels_sha256: str,
@@ -123,7 +168,10 @@ def evaluate_cached(run: pd.DataFrame, run_sha256: str, qrels: pd.DataFrame, qre
     from ..core.files import atomic_write
 
     metrics = list(metrics or DEFAULT_METRICS)
-    key = fingerprint("evaluation/v1", run_sha256, qrels_sha256, relevance_level, metrics, version("ranx"))
+    engines = {resolve_measure(metric, relevance_level).engine for metric in metrics}
+    versions = [version("ranx")] + ([version("ir_measures"), version("pytrec_eval-terrier")]
+                                     if "ir_measures" in engines else [])
+    key = fingerprint("evaluation/v2", run_sha256, qrels_sha256, relevance_level, metrics, *versions)
     path = cache_dir("evaluations") / f"{key[:40]}.json"
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))

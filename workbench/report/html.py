@@ -23,7 +23,7 @@ from ..core.errors import WorkbenchError
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
 from .inspection import (DatasetView, ReportData, TrainedModel, anchor, number_or_none, text_or_empty,
                          trained_models)
-from .leaderboard import not_comparable
+from .leaderboard import LOW_JUDGED, LOW_JUDGED_MARK, low_judged, not_comparable
 from .summary import SMALL_SLICE_MDE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -132,9 +132,14 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]],
                 value = number_or_none(record.get(key))
                 low, high = number_or_none(record.get(f"{key}_ci_low")), number_or_none(record.get(f"{key}_ci_high"))
                 interval = "" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
-                cells.append(Cell("" if value is None else f"{value:.4f}", sort="" if value is None else repr(value),
-                                  detail=interval, title=f"{key} 95% CI {interval}" if interval else "",
-                                  css="num"))
+                shallow = low_judged(key, value)
+                title = f"{key} 95% CI {interval}" if interval else ""
+                if shallow:
+                    title = (f"{title}; " if title else "") + (f"under {LOW_JUDGED:.1f}: unjudged documents in the top "
+                                                               "count as non-relevant, so gains may be pool artefacts")
+                cells.append(Cell("" if value is None else f"{value:.4f}" + (f" {LOW_JUDGED_MARK}" if shallow else ""),
+                                  sort="" if value is None else repr(value), detail=interval, title=title,
+                                  css="num" + (" low-judged" if shallow else "")))
             elif key.startswith("delta_"):
                 metric = key[len("delta_"):]
                 value = number_or_none(record.get(key))
@@ -239,7 +244,7 @@ def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dic
               "curves": png_data_uri(model.curves_png) if model.curves_png else ""} for model in models]
     return environment().get_template("report.html.j2").render(
         datasets=datasets, models=cards, meta=metadata, headline=list(HEADLINE_METRICS),
-        small_slice_mde=SMALL_SLICE_MDE, models_anchor=anchor("trained-models"), ablation=ablation or {})
+        small_slice_mde=SMALL_SLICE_MDE, low_judged=LOW_JUDGED, low_judged_mark=LOW_JUDGED_MARK, models_anchor=anchor("trained-models"), ablation=ablation or {})
 
 
 def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, str]] = (),

@@ -49,6 +49,19 @@ def not_comparable(row: Mapping[str, object]) -> bool:
     return any(isinstance(text, str) and "not comparable" in text for text in (comparability, candidates))
 
 
+#: below this Judged@k a row's metrics lean on unjudged documents counted as non-relevant (on TREC DL the
+#: official BM25 top 10 is 0.99-1.00 judged; a row under 0.9 has one document in ten never judged)
+LOW_JUDGED = 0.9
+#: marks a Judged@k value under :data:`LOW_JUDGED` in the terminal table and the HTML report
+LOW_JUDGED_MARK = "◦"
+
+
+def low_judged(metric: str, value: object) -> bool:
+    """Whether ``value`` of ``metric`` is a low ``Judged@k`` (a gain may be an artefact of shallow pools)."""
+    return metric.startswith("Judged@") and isinstance(value, (int, float)) and not pd.isna(value) \
+        and float(value) < LOW_JUDGED
+
+
 def key_columns(board: pd.DataFrame) -> list[str]:
     return KEY_COLUMNS + (["slice"] if "slice" in board.columns else [])
 
@@ -106,13 +119,7 @@ def write_board(board: pd.DataFrame, path: str | Path) -> None:
 def metric_columns(board: pd.DataFrame, first: Iterable[str] = DEFAULT_METRICS) -> list[str]:
     """The metric columns of ``board`` that hold values: ``first`` in its order, then any other
     (a dataset's own metrics, such as CACM's precision@30)."""
-    from ..evaluation.metrics import KNOWN_METRICS
-
-    def is_metric(column: str) -> bool:
-        # a metric name with an optional cutoff; "precision" alone is the numeric-precision column
-        # (fp32, bf16), not the metric; "<m>_ci_low" and friends are not metrics
-        found = re.fullmatch(r"([a-z][a-z_-]*)(@\d+)?", column)
-        return bool(found) and found.group(1) in KNOWN_METRICS and column != "precision"
+    from ..evaluation.measures import is_metric_column as is_metric
 
     others = [c for c in board.columns if is_metric(c)]
     return [m for m in dict.fromkeys([*first, *others]) if m in board.columns and board[m].notna().any()]
@@ -138,7 +145,8 @@ def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
     headline = headline if headline is not None else headline_columns(board, metrics)
     shown = board[[c for c in key_columns(board) if c in board.columns] + metrics].copy()
     for metric in metrics:
-        shown[metric] = board[metric].map(lambda value: "" if pd.isna(value) else f"{value:.4f}")
+        shown[metric] = board[metric].map(lambda value, metric=metric: "" if pd.isna(value) else
+                                          f"{value:.4f}" + (LOW_JUDGED_MARK if low_judged(metric, value) else ""))
     if "n_queries" in board.columns:
         shown["n"] = board["n_queries"].astype("Int64")
     for metric in headline:
