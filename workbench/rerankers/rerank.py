@@ -57,14 +57,28 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
     query_texts = [queries[qid] for qid in top["qid"]]
     passage_texts = collection.texts_for(top["docno"])
     model = reranker.fingerprint
-    keys = [pair_key(q, pid, text) for q, pid, text in zip(query_texts, top["docno"], passage_texts)]
+    whole_lists = bool(getattr(reranker, "scores_whole_lists", False))
+    if whole_lists:  # a score depends on the list it was ranked in: the key names the list too
+        lists = top.groupby("qid", sort=False)["docno"].agg(lambda docnos: "\x1f".join(map(str, docnos)))
+        query_texts_keyed = [f"{q}\x00list:{pair_key('', '', lists[qid])}" for q, qid in zip(query_texts, top["qid"])]
+    else:
+        query_texts_keyed = query_texts
+    keys = [pair_key(q, pid, text) for q, pid, text in zip(query_texts_keyed, top["docno"], passage_texts)]
     cached = cache.get_many(model, keys) if cache is not None else {}
     scores = np.array([cached.get(key, np.nan) for key in keys], dtype=np.float64)
     missing = np.flatnonzero(np.isnan(scores))
     stats = RerankStats(pairs=len(keys), cache_hits=len(keys) - len(missing))
     step = max(1, reranker.pairs_batch_size)
-    # the local path scores these chunks one after another; a remote engine scores the same chunks
-    chunks = [missing[start:start + step] for start in range(0, len(missing), step)]
+    if whole_lists:
+        # every query with a missing score is scored whole, in one call, and committed at once
+        redo = set(top["qid"].to_numpy()[missing])
+        chunks = [np.flatnonzero((top["qid"] == qid).to_numpy()) for qid in pd.unique(top["qid"]) if qid in redo]
+        missing = np.concatenate(chunks) if chunks else missing
+        stats.cache_hits = len(keys) - len(missing)
+        remote = None  # a list must be scored by one call; remote engines split work by pairs
+    else:
+        # the local path scores these chunks one after another; a remote engine scores the same chunks
+        chunks = [missing[start:start + step] for start in range(0, len(missing), step)]
 
     def commit(chunk: np.ndarray, chunk_scores: Any) -> None:
         chunk_scores = np.asarray(chunk_scores, dtype=np.float64)
@@ -89,8 +103,16 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
         chunks = []
     with tqdm(total=sum(len(chunk) for chunk in chunks), desc=desc, unit="pair",
               disable=not progress or not chunks, leave=False) as bar:
+        score_frame = getattr(reranker, "score_frame", None)  # a PyTerrier stage reads PyTerrier's columns
         for chunk in chunks:
-            commit(chunk, reranker.score_pairs([query_texts[i] for i in chunk], [passage_texts[i] for i in chunk]))
+            if score_frame is not None:
+                rows = top.iloc[chunk]
+                commit(chunk, score_frame(pd.DataFrame({
+                    "qid": rows["qid"].astype(str).to_numpy(), "query": [query_texts[i] for i in chunk],
+                    "docno": rows["docno"].astype(str).to_numpy(), "text": [passage_texts[i] for i in chunk],
+                    "score": rows["score"].astype(float).to_numpy(), "rank": rows["rank"].to_numpy() - 1})))
+            else:
+                commit(chunk, reranker.score_pairs([query_texts[i] for i in chunk], [passage_texts[i] for i in chunk]))
             bar.update(len(chunk))
     stats.seconds = time.perf_counter() - started
     reranked = sort_run(pd.DataFrame({"qid": top["qid"], "docno": top["docno"], "score": scores}))

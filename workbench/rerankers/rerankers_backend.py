@@ -1,0 +1,152 @@
+"""``rerankers:<model>``: AnswerDotAI's ``rerankers`` library as a workbench reranker.
+
+One spec reaches every backend the library has: cross-encoders, T5 (monoT5/InRanker), ColBERT,
+FlashRank, layer-wise LLM rankers, and listwise LLM rankers (RankGPT through litellm, RankLLM),
+with the workbench's batching across queries, score cache, precision/identity columns and
+leakage guard around it::
+
+    official-bm25+rerankers:/path/to/cross-encoder
+    official-bm25+rerankers:castorini/monot5-base-msmarco,model_type=t5
+    official-bm25+rerankers:colbert-ir/colbertv2.0,model_type=colbert
+    official-bm25+rerankers:gpt-4o-mini,model_type=rankgpt     # needs OPENAI_API_KEY and internet
+
+Scores are the library's: raw logits for a cross-encoder (``cross-encoder:<model>,activation=identity``
+gives the same numbers within 1e-5; the ranking is the one the default sigmoid gives). A
+listwise backend returns an order, not scores: a passage scores ``n - rank + 1`` and the whole
+list is scored in one call and cached under the list (:attr:`Reranker.scores_whole_lists`).
+``dtype`` defaults to fp32 (the library would pick fp16 on a GPU): a faster dtype shows in the
+leaderboard's precision column. API keys are read by the library from the environment and never
+enter a spec, a manifest or the cache key.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..core.errors import WorkbenchError
+from ..core.options import Option
+from ..models.identity import model_identity, scores_fingerprint
+from .protocol import RerankContext, Reranker
+from .registry import register
+
+#: rerankers' class names of the backends that rank a list as a whole (no per-pair scores)
+LISTWISE = {"RankGPTRanker", "RankLLMRanker", "LiT5Ranker"}
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+#: what each backend needs beyond the library (docs/adapters.md has the table)
+NEEDS = {"RankGPTRanker": "litellm, an API key (e.g. OPENAI_API_KEY) and internet",
+         "RankLLMRanker": "rank_llm and a GPU", "FlashRankRanker": "flashrank",
+         "LiT5Ranker": "the rerankers[lit5] extra", "APIRanker": "an API key and internet",
+         "PyLateRanker": "pylate"}
+
+
+def _library_version() -> str:
+    try:
+        return version("rerankers")
+    except PackageNotFoundError:
+        return ""
+
+
+class RerankersLibraryReranker(Reranker):
+    """A ``rerankers.Reranker`` behind the workbench's rerank protocol."""
+
+    kind = "rerankers"
+
+    def __init__(self, model: str, *, model_type: str | None = None, batch_size: int = 32,
+                 device: str | None = None, dtype: str = "fp32", lang: str = "en"):
+        try:
+            import rerankers
+            from rerankers.reranker import _get_model_type
+        except ImportError:
+            raise WorkbenchError("rerankers:<model> needs the rerankers library: pip install 'workbench[rerankers]'") from None
+        self.model_name = str(model)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a warning when it has to guess
+            self.library_class = _get_model_type(self.model_name, model_type)
+        self.model_type = model_type or ""
+        self.dtype = dtype
+        self.batch_size = batch_size
+        local = Path(self.model_name).expanduser()
+        self.directory = local if local.is_dir() else None  # the session's leakage guard reads it
+        self.identity = (model_identity(self.model_name, local) if self.directory is not None
+                         else {"model": self.model_name})
+        options: dict[str, Any] = {"verbose": 0, "lang": lang, "batch_size": batch_size}
+        if model_type:
+            options["model_type"] = model_type
+        if device:
+            options["device"] = device
+        if dtype:
+            options["dtype"] = DTYPES[dtype]
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):  # the library prints its warnings and errors
+                self.ranker = rerankers.Reranker(self.model_name, **options)
+        except Exception as error:  # noqa: BLE001 - any loading failure is one line naming the model
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise WorkbenchError(f"rerankers could not load {self.model_name!r} as {self.library_class}: "
+                                 f"{type(error).__name__}: {first[:300]}"
+                                 + ("" if self.directory else "; offline, pass a local model directory")) from None
+        if self.ranker is None:
+            needs = NEEDS.get(self.library_class, "its optional dependencies")
+            raise WorkbenchError(f"rerankers cannot run {self.model_name!r} as {self.library_class} here: it needs "
+                                 f"{needs} (pip install 'rerankers[all]')")
+        self.scores_whole_lists = (self.library_class in LISTWISE
+                                   or getattr(self.ranker, "ranking_type", "pointwise") == "listwise")
+        self.precision = dtype
+        self.backend = "rerankers"
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        if not passages:
+            return np.zeros(0)
+        ranked = self.ranker.rank(query, list(passages), doc_ids=list(range(len(passages))))
+        results = list(getattr(ranked, "results", ranked))
+        scores = np.full(len(passages), np.nan)
+        for position, result in enumerate(results):
+            doc_id = int(result.document.doc_id)
+            if self.scores_whole_lists or result.score is None:
+                rank = result.rank if result.rank is not None else position + 1
+                scores[doc_id] = float(len(passages) - rank + 1)
+            else:
+                scores[doc_id] = float(result.score)
+        if np.isnan(scores).any():
+            raise WorkbenchError(f"rerankers' {self.library_class} returned {len(results)} results for "
+                                 f"{len(passages)} passages")
+        return scores
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.identity, "library_class": self.library_class,
+                "model_type": self.model_type, "dtype": self.dtype, "rerankers": _library_version(),
+                "scores": "ranks" if self.scores_whole_lists else "library scores"}
+
+    @property
+    def fingerprint(self) -> str:
+        return scores_fingerprint(self.config(), hub_id=self.directory is None)
+
+    @property
+    def pairs_batch_size(self) -> int:
+        return max(256, self.batch_size)
+
+
+OPTIONS = (
+    Option("model", str, None, positional=True, help="Hugging Face id, local path, or an API model name"),
+    Option("model_type", str, None, help="rerankers' model_type: cross-encoder, t5, colbert, flashrank, rankgpt, "
+           "rankllm, llm-layerwise, ... (default: the library's guess from the name)"),
+    Option("batch_size", int, 32, minimum=1, help="pairs per batch inside the library"),
+    Option("device", str, None, help="cpu, cuda, mps (default: the experiment's)"),
+    Option("dtype", str, "fp32", choices=tuple(DTYPES), help="fp32 (exact; default), bf16, fp16"),
+    Option("lang", str, "en", help="language of the library's default models"),
+)
+
+
+@register("rerankers", help="any backend of AnswerDotAI's rerankers library (cross-encoder, T5, ColBERT, "
+          "FlashRank, listwise LLMs); needs the rerankers extra", options=OPTIONS)
+def make_rerankers(context: RerankContext, *, model: str | None, model_type: str | None, batch_size: int,
+                   device: str | None, dtype: str, lang: str) -> RerankersLibraryReranker:
+    if not model:
+        raise WorkbenchError("rerankers needs a model: rerankers:<hub id or local path>[,model_type=...]")
+    return RerankersLibraryReranker(model, model_type=model_type, batch_size=batch_size,
+                                    device=device or (context.device if context.device != "auto" else None),
+                                    dtype=dtype, lang=lang)
