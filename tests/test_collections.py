@@ -625,3 +625,24 @@ def test_only_rows_not_comparable_are_flagged_in_the_legend():
         "comparable with published TREC DL 2019 passage figures", "not comparable with published figures: mini"],
         "candidates": ["official", "mini-collection BM25 (not comparable with full-collection figures)"]})
     assert [row["system"] for row in flagged_systems(board)] == ["b"]
+
+
+def test_declared_metrics_in_ir_measures_notation(declared_env, session_cache, capsys):
+    """A declaration's metrics may be ir_measures names; they reach the leaderboard as written,
+    and a name that does not parse is refused naming the file and line."""
+    from workbench.cli import main
+
+    files = _write_tiny(declared_env / "src")
+    path = declared_env / "datasets" / "named.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = (f'collection = "{files["collection"]}"\ntopics = "{files["topics"]}"\nqrels = "{files["qrels"]}"\n')
+    path.write_text(body + 'metrics = ["AP", "nDCG@10", "RR(rel=1)@10", "Judged@10"]\n')
+    assert main(["eval", "--datasets", "named", "--systems", "bm25", "--runs-dir", str(declared_env / "runs"),
+                 "--quiet"]) == 0
+    board = pd.read_csv(declared_env / "runs" / "leaderboard.csv")
+    row = board[(board["dataset"] == "named") & (board["slice"] == "all")].iloc[0]
+    assert {"AP", "nDCG@10", "RR(rel=1)@10", "Judged@10"} <= set(board.columns) and row["Judged@10"] > 0
+    path.write_text(body + 'metrics = ["nDCG@"]\n')
+    assert main(["dataset", "show", "named"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{path}:4:" in error and "does not parse" in error and len(error.splitlines()) == 1
