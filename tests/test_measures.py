@@ -121,5 +121,6 @@ def test_unknown_and_uncomputable_measures_one_line():
 def test_leaderboard_columns_recognised():
     for column in ("mrr@10", "nDCG@10", "RR(rel=2)@10", "AP", "Judged@10", "Bpref", "precision@30", "ERR@20"):
         assert is_metric_column(column), column
-    for column in ("precision", "dataset", "n_queries", "delta_ndcg@5", "sig_nDCG@10", "wall_time_s", "backend"):
+    for column in ("precision", "dataset", "n_queries", "delta_ndcg@5", "sig_nDCG@10", "wall_time_s", "backend",
+                   "mde_mrr@10", "wtl_Judged@10", "d_z_ci_low_map", "p_adj_ndcg@5", "Judged@10_ci_low"):
         assert not is_metric_column(column), column

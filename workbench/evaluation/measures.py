@@ -35,6 +35,8 @@ _CUTOFF_REQUIRED = {"P", "R", "Judged"}
 _ALIASES = {"bpref": "Bpref"}  # trec_eval's spelling
 #: ir_measures providers tried in order (pytrec_eval is trec_eval itself)
 _PROVIDER_ORDER = ("pytrec_eval", "judged")
+#: leaderboard columns derived from a metric (``delta_ndcg@5``, ``mde_mrr@10``, ``wtl_nDCG@10``, ...)
+_DERIVED_PREFIXES = ("delta_", "sig_", "p_", "d_", "mde_", "wtl_")
 NOTATION_HELP = ("a workbench name (mrr@10, ndcg@5, ndcg@10, map, recall@100, precision@30) or ir_measures "
                  "notation (nDCG@10, RR(rel=2)@10, AP, P@30, R@100, Judged@10, bpref)")
 
@@ -171,7 +173,7 @@ def check_metrics(metrics: list[str], relevance_level: int = 1) -> list[str]:
 def is_metric_column(column: str) -> bool:
     """Whether a leaderboard column holds a metric (not ``precision``, the numeric-precision
     column, nor ``delta_*``/``sig_*``/``*_ci_low`` and friends)."""
-    if column == "precision" or column.startswith(("delta_", "sig_", "p_", "d_")):
+    if column == "precision" or column.startswith(_DERIVED_PREFIXES):
         return False
     if is_workbench_name(column):
         return True
