@@ -97,8 +97,8 @@ def test_the_html_report_quotes_the_ablation_verdict_for_its_models(tmp_path):
     from workbench.report.inspection import TrainedModel
 
     report = tmp_path / "ablation.md"
-    report.write_text("# Loss ablation\n\nsetup\n\n## Verdict\n\n- **Q&A queries, MRR@10**: the hybrid is "
-                      "**cannot tell at this power** than its parts.\n\n## Tables\n\n| ablate-bi-hybrid |\n",
+    report.write_text("# Loss ablation\n\nsetup\n\n## Verdict\n\n- **Q&A queries, MRR@10**: "
+                      "**cannot tell at this power** whether the hybrid beats its parts.\n\n## Tables\n\n| ablate-bi-hybrid |\n",
                       encoding="utf-8")
 
     def model(name):

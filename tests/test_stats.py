@@ -157,3 +157,12 @@ def test_paired_effect_size_and_minimal_detectable_effect():
     # at the minimal detectable effect a paired t-test has 80% power
     assert TTestPower().power(effect.minimal_detectable_effect / sd, 10, 0.05) == pytest.approx(0.8, abs=1e-6)
     assert np.isnan(paired_effect([0.5], [0.7]).minimal_detectable_effect)
+
+
+def test_minimal_detectable_effect_is_positive_for_every_slice_size():
+    """statsmodels' solver lands on the negative root for some n (73 did): the MDE is its size."""
+    from workbench.evaluation.stats import minimal_detectable_d
+
+    values = [minimal_detectable_d(n) for n in range(2, 200)]
+    assert all(value > 0 for value in values)
+    assert all(a > b for a, b in zip(values, values[1:]))  # more queries, smaller detectable effects

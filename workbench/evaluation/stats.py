@@ -224,7 +224,9 @@ def minimal_detectable_d(n: int, alpha: float = DEFAULT_ALPHA, power: float = DE
     from statsmodels.stats.power import TTestPower
 
     solved = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
-    return float(np.asarray(solved, dtype=float).ravel()[0])  # a 1-element array for some n (73, ...)
+    # a 1-element array for some n, and for some (n = 73) the solver lands on the negative root: the
+    # two-sided power is symmetric in the effect, so its size is the absolute value
+    return abs(float(np.asarray(solved, dtype=float).ravel()[0]))
 
 
 @dataclass(frozen=True)

@@ -173,11 +173,15 @@ def verdict_sentences(calls: list[dict[str, Any]], parts: tuple[str, ...] = ("pa
         if not cells:
             continue
         kinds = {c["call"] for c in cells}
-        summary = "better" if kinds == {"better"} else "worse" if kinds == {"worse"} else \
-            "cannot tell at this power" if kinds == {"cannot tell"} else "mixed"
+        if kinds == {"better"} or kinds == {"worse"}:
+            summary = f"the hybrid is **{next(iter(kinds))}** than its parts"
+        elif kinds == {"cannot tell"}:
+            summary = "**cannot tell at this power** whether the hybrid beats its parts"
+        else:
+            summary = "**mixed**: " + ", ".join(f"{c['call']} against {c['other']}" for c in cells)
         details = "; ".join(f"vs {c['other']} {c['difference']:+.4f} ({'significant' if c['significant'] else 'n.s.'}, "
                             f"MDE {c['mde']:.3f}, seed spread {c['noise']:.3f})" for c in cells)
-        out.append(f"- **{label}**: the hybrid is **{summary}** than its parts ({details}).")
+        out.append(f"- **{label}**: {summary} ({details}).")
     return out
 
 
