@@ -44,6 +44,10 @@ def test_compare_lists_gains_and_losses_with_passages(workbench, rows):
     assert len(passages) == 2 and passages.text.str.len().gt(0).all() and passages.grade.between(-1, 3).all()
     text = format_comparison(comparison)
     assert "Largest gains" in text and "Largest losses" in text and first_loss in text
+    # any metric name, in either notation, not only the leaderboard's
+    other = workbench.compare(*SYSTEMS, "dl19", metric="RR(rel=2)@10", top=1, passages=1)
+    mrr = workbench.compare(*SYSTEMS, "dl19", metric="mrr@10", top=1, passages=1)
+    assert list(other.deltas["delta"]) == list(mrr.deltas["delta"])
 
 
 def test_report_writes_csv_markdown_and_png(workbench, rows, tmp_path):

@@ -50,11 +50,16 @@ def _trec_eval(qrels: Path, judged_qrels: Path, run: Path) -> dict[str, float]:
     return values
 
 
-@pytest.mark.parametrize("dataset,kind", [("dl19", "bm25"), ("dl20", "bm25"), ("dl19", "ties")])
+FILES = {"dl19": ("dl19-passage.txt", "bm25.dl19.trec"), "dl20": ("dl20-passage.txt", "bm25.dl20.trec"),
+         "dev600": ("dev600.txt", "bm25-top20.dev600.trec")}  # dev600: no judged non-relevant passage at all
+
+
+@pytest.mark.parametrize("dataset,kind", [("dl19", "bm25"), ("dl20", "bm25"), ("dl19", "ties"), ("dev600", "bm25")])
 def test_every_ir_measures_name_equals_trec_eval(data_dir, tmp_path, dataset, kind):
     pytest.importorskip("ir_measures")
-    qrels_path = data_dir / "qrels" / {"dl19": "dl19-passage.txt", "dl20": "dl20-passage.txt"}[dataset]
-    run = read_run(data_dir / "runs" / f"bm25.{dataset}.trec")
+    qrels_name, run_name = FILES[dataset]
+    qrels_path = data_dir / "qrels" / qrels_name
+    run = read_run(data_dir / "runs" / run_name)
     if kind == "ties":
         run = run.assign(score=1.0)  # every document tied: trec_eval's order is docno descending
     run_path = write_run(run, tmp_path / "run.trec", tag=kind)
@@ -76,10 +81,18 @@ def test_who_computes_each_name():
     assert resolve_measure("RR(rel=2)@10").ranx_name == "mrr@10-l2"
     assert resolve_measure("mrr@10", 2).ranx_name == "mrr@10-l2"
     assert resolve_measure("RR@10", 2).ranx_name == "mrr@10"  # ir_measures' rel=1, whatever the dataset
-    assert resolve_measure("bpref").name == "Bpref"
     assert resolve_measure("Judged@10").engine == "judged"
     pytest.importorskip("ir_measures")
+    # ranx's bpref divides by min(R, N): 0/0 on a query without judged non-relevant passages
+    assert (resolve_measure("bpref").name, resolve_measure("bpref").provider) == ("Bpref", "pytrec_eval")
     assert (resolve_measure("AP@100").engine, resolve_measure("AP@100").provider) == ("ir_measures", "pytrec_eval")
+
+
+def test_integer_ids_are_ids():
+    qrels = pd.DataFrame({"qid": [1, 1, 2], "docno": ["a", "b", "c"], "label": [2, 0, 1]})
+    run = pd.DataFrame({"qid": [1, 1, 2], "docno": ["a", "x", "c"], "score": [2.0, 1.0, 1.0]})
+    means = evaluate_run(run, qrels, 1, ["Judged@2", "mrr@10"]).means
+    assert means == {"Judged@2": 0.75, "mrr@10": 1.0}
 
 
 def test_judged_as_ir_measures_defines_it():
@@ -100,6 +113,10 @@ def test_judged_as_ir_measures_defines_it():
     ("RR(rel=)@10", "does not parse"),
     ("P", "needs a cutoff"),
     ("", "empty metric name"),
+    ("RR(rel=2.0)@10", "rel must be a whole grade"),
+    ("RR(rel=x)@10", "rel must be a whole grade"),
+    ("P@0", "cutoff must be at least 1"),
+    ("Bpref@10", "takes no cutoff"),
 ])
 def test_bad_names_one_line(name, message):
     with pytest.raises(WorkbenchError, match=message) as error:
@@ -109,9 +126,10 @@ def test_bad_names_one_line(name, message):
 
 def test_unknown_and_uncomputable_measures_one_line():
     pytest.importorskip("ir_measures")
-    with pytest.raises(WorkbenchError, match="does not parse as ir_measures notation") as error:
-        resolve_measure("Foo@10")
-    assert "\n" not in str(error.value)
+    for name in ("Foo@10", "Judged(rel=2)@10"):  # unknown; a parameter Judged does not take
+        with pytest.raises(WorkbenchError, match="does not parse as ir_measures notation") as error:
+            resolve_measure(name)
+        assert "\n" not in str(error.value)
     # alpha-nDCG needs ndeval (pyndeval), which neither ranx nor pytrec_eval has
     with pytest.raises(WorkbenchError, match="neither ranx nor an installed ir_measures provider") as error:
         resolve_measure("alpha_nDCG@10")

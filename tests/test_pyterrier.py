@@ -145,9 +145,60 @@ def test_experiment_returns_the_workbench_rows(bench):
     board = pd.read_csv(bench.leaderboard)
     assert "by-length" in set(board["system"])
     # run again: the stored runs are reused, nothing is recomputed
+    stored = bench.produce("by-length", "dl19")
     again = wpt.experiment([wpt.transformer("official-bm25", "dl19", bench), pipeline], datasets=["dl19"],
                            names=["bm25", "by-length"], bench=bench)
     assert again[["system", "slice", "ndcg@10"]].equals(rows[["system", "slice", "ndcg@10"]])
+    assert bench.produce("by-length", "dl19").reused and bench.produce("by-length", "dl19").path == stored.path
+    # unnamed pipelines get a name from their identity: another pipeline never takes over their rows
+    unnamed = wpt.experiment([wpt.transformer("official-bm25", "dl19", bench), pipeline], datasets=["dl19"],
+                             bench=bench, write=False)
+    assert any(name.startswith("pt-") for name in unnamed["system"])
+
+
+def test_identity_tells_apart_what_changes_the_output():
+    """Closures, defaults, two lambdas on one line, objects whose repr hides their state, weights."""
+    import torch
+
+    def weighted(w):
+        return pt.apply.doc_score(lambda row: row["score"] * w)
+
+    assert wpt.transformer_identity(weighted(0.1)) != wpt.transformer_identity(weighted(5.0))
+    assert wpt.transformer_identity(weighted(0.1)) == wpt.transformer_identity(weighted(0.1))
+    a, b = pt.apply.doc_score(lambda row: 1.0), pt.apply.doc_score(lambda row: 2.0)
+    assert wpt.transformer_identity(a) != wpt.transformer_identity(b)
+
+    class Mine(pt.Transformer):
+        def __init__(self, model_name):
+            self.model = model_name.upper()
+
+        def transform(self, frame):
+            return frame
+
+    assert wpt.transformer_identity(Mine("x")) != wpt.transformer_identity(Mine("y"))
+
+    class Neural(pt.Transformer):
+        def __init__(self, seed):
+            torch.manual_seed(seed)
+            self.model = torch.nn.Linear(4, 1)
+
+        def transform(self, frame):
+            return frame
+
+    assert wpt.transformer_identity(Neural(0)) != wpt.transformer_identity(Neural(1))
+    assert wpt.transformer_identity(Neural(0)) == wpt.transformer_identity(Neural(0))
+
+
+def test_an_interpolating_reranker_rescored_when_candidate_scores_change(bench):
+    """The same candidate order with other scores is another input for a reranker reading them."""
+    official = bench.produce("official-bm25", "dl19").run
+    shifted = official.assign(qid=official["qid"].astype(str), score=official["score"] * 2)[["qid", "docno", "score"]]
+    bench.register("pt-shifted", pt.Transformer.from_df(shifted))
+    bench.register("pt-mix", pt.apply.doc_score(lambda row: row["score"] + len(row["text"]) / 100))
+    first = bench.produce("official-bm25+pt-mix", "dl19")
+    second = bench.produce("pt-shifted+pt-mix", "dl19")
+    assert first.manifest["pairs_scored"] == 4300 and second.manifest["pairs_scored"] == 4300
+    assert not first.run["score"].equals(second.run["score"])
 
 
 def test_bad_transformers_one_line(bench):

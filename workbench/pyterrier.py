@@ -29,10 +29,12 @@ Holm across the family, MDEs, W/T/L) and writes them to the leaderboard like ``w
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import marshal
 import re
+import sys
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from typing import Any, Sequence
 
@@ -56,15 +58,54 @@ def is_transformer(obj: Any) -> bool:
     return isinstance(obj, pt.Transformer)
 
 
-def _function_identity(function: Any) -> dict[str, Any]:
+def _function_identity(function: Any, depth: int = 0) -> dict[str, Any]:
+    """A function by its code and by what it closes over: its source (else its bytecode), its
+    defaults and the values of its closure cells, so a lambda sweeping ``w`` is a new function per ``w``."""
+    code = getattr(function, "__code__", None)
     try:
         source = inspect.getsource(function)
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    except (OSError, TypeError):  # defined where no source is kept: its bytecode and constants
-        code = getattr(function, "__code__", None)
-        digest = hashlib.sha256(marshal.dumps(code) if code is not None else repr(function).encode()).hexdigest()
-    return {"function": f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}",
-            "source_sha256": digest}
+    except (OSError, TypeError):  # defined where no source is kept
+        digest = ""
+    if code is not None:  # two lambdas on one line share their source line: the code tells them apart
+        digest = hashlib.sha256((digest + code.co_name).encode() + marshal.dumps(code.co_code)
+                                + repr(code.co_consts).encode()).hexdigest()
+    identity: dict[str, Any] = {
+        "function": f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}",
+        "code_sha256": digest}
+    if getattr(function, "__defaults__", None):
+        identity["defaults"] = [_value_identity(value, depth + 1) for value in function.__defaults__]
+    if getattr(function, "__kwdefaults__", None):
+        identity["kwdefaults"] = {k: _value_identity(v, depth + 1) for k, v in function.__kwdefaults__.items()}
+    cells = getattr(function, "__closure__", None) or ()
+    if cells:
+        names = code.co_freevars if code is not None else [str(i) for i in range(len(cells))]
+        closure = {}
+        for name, cell in zip(names, cells):
+            try:
+                closure[name] = _value_identity(cell.cell_contents, depth + 1)
+            except ValueError:  # an empty cell
+                closure[name] = None
+        identity["closure"] = closure
+    return identity
+
+
+def _tensor_bytes(tensor: Any) -> bytes:
+    """A tensor's raw bytes whatever its dtype (bf16 has no numpy dtype)."""
+    import torch
+
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _module_identity(module: Any) -> dict[str, Any]:
+    """A torch module by its weights (a content hash: two checkpoints of one architecture differ)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(_tensor_bytes(tensor))
+    config = getattr(module, "config", None)
+    return {"module": f"{type(module).__module__}.{type(module).__qualname__}",
+            "name_or_path": str(getattr(config, "_name_or_path", "") or ""), "weights_sha256": digest.hexdigest()}
 
 
 def _value_identity(value: Any, depth: int) -> Any:
@@ -74,46 +115,74 @@ def _value_identity(value: Any, depth: int) -> Any:
         return transformer_identity(value, depth + 1)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if isinstance(value, (list, tuple)):
-        return [_value_identity(item, depth + 1) for item in value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [_value_identity(item, depth + 1) for item in items]
     if isinstance(value, dict):
         return {str(key): _value_identity(item, depth + 1) for key, item in value.items()}
     if isinstance(value, pd.DataFrame):
         return {"dataframe_sha256": hashlib.sha256(pd.util.hash_pandas_object(value, index=True).values.tobytes()
                                                     ).hexdigest()}
+    if isinstance(value, np.ndarray):
+        return {"array": str(value.dtype), "shape": list(value.shape),
+                "sha256": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}
     if callable(value) and hasattr(value, "__code__"):
-        return _function_identity(value)
+        return _function_identity(value, depth)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.nn.Module):
+        return _module_identity(value)
+    if torch is not None and isinstance(value, torch.Tensor):
+        return {"tensor_sha256": hashlib.sha256(_tensor_bytes(value)).hexdigest()}
+    state = getattr(value, "__dict__", None)
+    if isinstance(state, dict) and state:  # any other object: by its class and its state
+        return {"object": f"{type(value).__module__}.{type(value).__qualname__}",
+                "state": {k: _value_identity(v, depth + 1) for k, v in state.items() if not k.startswith("__")}}
     return _ADDRESS.sub("", repr(value))
 
 
-def _distribution_of(obj: Any) -> dict[str, str]:
-    module = (type(obj).__module__ or "").split(".")[0]
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return packages_distributions()
+
+
+def _class_identity(cls: type) -> dict[str, Any]:
+    """A class by its distribution's version when installed, else by its source (a class defined in
+    a notebook or a script changes with its code)."""
+    module = (cls.__module__ or "").split(".")[0]
+    identity: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    dists = _distributions().get(module, [])
     versions = {}
-    for name in {"pyterrier", *packages_distributions().get(module, [])}:
+    for name in dists:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
             pass
-    return dict(sorted(versions.items()))
+    if versions:
+        identity["versions"] = dict(sorted(versions.items()))
+    else:
+        try:
+            identity["source_sha256"] = hashlib.sha256(inspect.getsource(cls).encode("utf-8")).hexdigest()
+        except (OSError, TypeError):
+            pass
+    return identity
 
 
 def transformer_identity(transformer: Any, depth: int = 0) -> dict[str, Any]:
-    """What determines a PyTerrier transformer's output, as far as it can be read: its class, the
-    attributes ``pyterrier.inspect`` exposes (recursively through pipelines; functions by their
-    source), and the versions of PyTerrier and of the package that defines it. A transformer
-    whose attributes cannot be inspected is identified by its ``repr`` (memory addresses removed)."""
-    cls = type(transformer)
-    identity: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    """What determines a PyTerrier transformer's output, as far as it can be read: its class (with
+    its package's version, or its source when it is not installed), the attributes
+    ``pyterrier.inspect`` exposes (recursively through pipelines; functions by their code, defaults
+    and closure; torch modules by their weights; other objects by their state), and PyTerrier's
+    version. A transformer whose attributes cannot be inspected is identified by its state."""
+    identity: dict[str, Any] = _class_identity(type(transformer))
     try:
         attributes = pt.inspect.transformer_attributes(transformer)
         identity["attributes"] = {a.name: _value_identity(a.value, depth) for a in attributes}
-    except Exception:  # noqa: BLE001 - pt.inspect.InspectError and friends: fall back to what it prints
+    except Exception:  # noqa: BLE001 - pt.inspect.InspectError and friends: its state instead
+        state = getattr(transformer, "__dict__", {})
         identity["repr"] = _ADDRESS.sub("", repr(transformer))
-        function = getattr(transformer, "fn", None)
-        if callable(function):
-            identity["fn"] = _function_identity(function)
+        identity["state"] = {k: _value_identity(v, depth + 1) for k, v in state.items() if not k.startswith("__")}
     if depth == 0:
-        identity["versions"] = _distribution_of(transformer)
+        identity["pyterrier"] = version("pyterrier")
     return identity
 
 
@@ -170,7 +239,8 @@ class PyTerrierFirstStage(FirstStage):
         self.calls = 0
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.kind, "name": self.name, "transformer": self.identity}
+        # the name is not part of the key: the same transformer under another name is the same run
+        return {"type": self.kind, "transformer": self.identity}
 
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:
         self.calls += 1
@@ -179,7 +249,7 @@ class PyTerrierFirstStage(FirstStage):
         return to_workbench_run(_check_output(frame, self.name, ("qid", "docno", "score")))
 
     def details(self) -> dict[str, Any]:
-        return {"pyterrier": self.identity}
+        return {"pyterrier_name": self.name}
 
 
 class PyTerrierReranker(Reranker):
@@ -221,6 +291,11 @@ class PyTerrierReranker(Reranker):
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "transformer": self.identity}
 
+    @property
+    def fingerprint(self) -> str:
+        # the name is left out: the same transformer registered under two names shares its scores
+        return fingerprint({"kind": self.kind, "transformer": self.identity})
+
 
 def register(name: str, transformer: Any) -> None:
     """Register a PyTerrier transformer under ``name`` as both a first stage (``name`` alone in a
@@ -246,12 +321,11 @@ def register(name: str, transformer: Any) -> None:
         registry.add(Entry(name, factory, (), f"PyTerrier {transformer!r}", source="pyterrier"))
 
 
-def entry_point_factory(transformer: Any, kind: str):
-    """The registry factory of a PyTerrier transformer named by a plugin's entry point."""
+def entry_point_factory(transformer: Any, kind: str, name: str):
+    """The registry factory of a PyTerrier transformer that a plugin's entry point ``name`` names."""
     if kind == "reranker":
-        return lambda context, **_: PyTerrierReranker(getattr(transformer, "_workbench_name", "pyterrier"), transformer)
-    return lambda context, **_: PyTerrierFirstStage(getattr(transformer, "_workbench_name", "pyterrier"),
-                                                    transformer, context)
+        return lambda context, **_: PyTerrierReranker(name, transformer)
+    return lambda context, **_: PyTerrierFirstStage(name, transformer, context)
 
 
 # -------------------------------------------------------------------------------------------- out
@@ -284,7 +358,7 @@ class WorkbenchTransformer(pt.Transformer):
         for name in DATASETS:
             try:
                 judged = set(self.bench.dataset(name).judged_topics["qid"].astype(str))
-            except WorkbenchError:
+            except Exception:  # noqa: BLE001 - a dataset that is not here cannot hold the queries
                 continue
             if qids <= judged:
                 return name
@@ -293,6 +367,10 @@ class WorkbenchTransformer(pt.Transformer):
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         if "qid" not in inp.columns:
             raise WorkbenchError(f"{self.system}: the input has no qid column ({', '.join(map(str, inp.columns))})")
+        if "docno" in inp.columns:
+            raise WorkbenchError(f"{self.system}: a workbench system retrieves from topics (qid, query); it got "
+                                 "candidates (docno): put it first in the pipeline, or register the reranking "
+                                 "part with Workbench.register and name the whole system")
         qids = set(inp["qid"].astype(str))
         dataset = self._dataset_for(qids)
         stored = self.bench.produce(self.system, dataset)
@@ -322,7 +400,7 @@ def experiment(pipelines: Sequence[Any], datasets: Sequence[str] = ("dl19",), na
     also written to the workbench's leaderboard like ``workbench eval``.
 
     A pipeline that is a :func:`transformer` runs as its workbench system; any other is registered
-    under its name (``names``, else ``pipeline-<n>``). ``baseline``: an index into ``pipelines``
+    under its name (``names``, else ``pt-<8 hex digits of its identity>``). ``baseline``: an index into ``pipelines``
     or a name (default: the first)."""
     from .experiment import Workbench
 
@@ -337,7 +415,9 @@ def experiment(pipelines: Sequence[Any], datasets: Sequence[str] = ("dl19",), na
         if isinstance(pipeline, WorkbenchTransformer):
             systems.append(pipeline.system)
             continue
-        name = name or f"pipeline-{position}"
+        # unnamed: a name from its identity, so another pipeline never takes over its runs and rows
+        name = name or "pt-" + fingerprint(transformer_identity(pipeline))[:8]
+        names[position] = name
         bench.register(name, pipeline)
         systems.append(name)
     if baseline is None:
@@ -346,14 +426,18 @@ def experiment(pipelines: Sequence[Any], datasets: Sequence[str] = ("dl19",), na
         baseline_system = systems[baseline]
     else:
         baseline_system = systems[names.index(baseline)] if baseline in names else baseline
-    if not write:
-        original = bench.leaderboard
-        bench.leaderboard = original.with_name(original.name + ".pyterrier-tmp")
-    rows = bench.run_experiment(list(datasets), systems, baseline=baseline_system, correction=correction)
-    if not write:
-        bench.leaderboard.unlink(missing_ok=True)
-        bench.leaderboard = original
-    return rows
+    if write:
+        return bench.run_experiment(list(datasets), systems, baseline=baseline_system, correction=correction)
+    import tempfile
+    from pathlib import Path
+
+    original = bench.leaderboard
+    with tempfile.TemporaryDirectory(prefix="workbench-pyterrier-") as scratch:
+        bench.leaderboard = Path(scratch) / "leaderboard.csv"  # rows computed, nothing written where it lasts
+        try:
+            return bench.run_experiment(list(datasets), systems, baseline=baseline_system, correction=correction)
+        finally:
+            bench.leaderboard = original
 
 
 __all__ = ["PyTerrierFirstStage", "PyTerrierReranker", "WorkbenchTransformer", "experiment", "register",

@@ -138,8 +138,7 @@ class Registry:
         if _is_pyterrier_transformer(loaded):  # a PyTerrier transformer is a component as it is
             from ..pyterrier import entry_point_factory
 
-            loaded._workbench_name = point.name
-            self.add(Entry(point.name, entry_point_factory(loaded, self.kind), (), f"PyTerrier {loaded!r}",
+            self.add(Entry(point.name, entry_point_factory(loaded, self.kind, point.name), (), f"PyTerrier {loaded!r}",
                            source=f"plugin {getattr(getattr(point, 'dist', None), 'name', 'pyterrier')}"))
             return
         if not callable(loaded):

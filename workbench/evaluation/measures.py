@@ -9,7 +9,7 @@
   workbench's ``mrr@10`` there).
 
 Each name resolves to a :class:`Measure` that says who computes it: ranx where ranx has the
-measure with the same semantics (nDCG, RR, AP, P, R, Bpref), the workbench itself for
+measure with the same semantics (nDCG, RR, AP, P, R), the workbench itself for
 ``Judged@k`` (the fraction of the top k with a judgment: a few lines, so the default leaderboard
 needs no extra), else ir_measures (its pytrec_eval provider first; installed with the
 ``ir-measures`` extra). Every one is checked equal to trec_eval in the tests.
@@ -28,8 +28,12 @@ KNOWN_METRICS = BINARY_METRICS | {"ndcg", "ndcg_burges", "dcg", "dcg_burges"}
 _WORKBENCH_NAME = re.compile(r"([a-z][a-z_-]*)(@\d+)?")
 _IR_MEASURES_NAME = re.compile(r"([A-Za-z][A-Za-z0-9_]*)(?:\(([^()]*)\))?(?:@(\d+))?")
 #: ir_measures measures ranx computes with the same semantics: name -> (ranx name, parameters allowed)
+#: (Bpref is not here: ranx's divides by min(R, N), 0 when a query has no judged non-relevant document,
+#: where trec_eval's counts the retrieved relevant ones; every dev600 query is such a query)
 _RANX_EQUIVALENTS = {"nDCG": ("ndcg", ()), "RR": ("mrr", ("rel",)), "AP": ("map", ("rel",)),
-                     "P": ("precision", ("rel",)), "R": ("recall", ("rel",)), "Bpref": ("bpref", ("rel",))}
+                     "P": ("precision", ("rel",)), "R": ("recall", ("rel",))}
+#: ir_measures measures that take no cutoff
+_NO_CUTOFF = {"Bpref"}
 #: ir_measures measures that need a cutoff when ranx computes them
 _CUTOFF_REQUIRED = {"P", "R", "Judged"}
 _ALIASES = {"bpref": "Bpref"}  # trec_eval's spelling
@@ -109,14 +113,18 @@ def resolve_measure(name: str, relevance_level: int = 1) -> Measure:
     canonical = _format(base, params, cutoff)
     if base in _CUTOFF_REQUIRED and cutoff is None:
         raise WorkbenchError(f"metric {name!r} needs a cutoff, as in {base}@10")
+    if base in _NO_CUTOFF and cutoff is not None:
+        raise WorkbenchError(f"metric {name!r}: {base} takes no cutoff (it reads the whole ranking)")
+    if cutoff is not None and cutoff < 1:
+        raise WorkbenchError(f"metric {name!r}: the cutoff must be at least 1")
+    if "rel" in params and not (isinstance(params["rel"], int) and params["rel"] >= 1):
+        raise WorkbenchError(f"metric {name!r}: rel must be a whole grade of at least 1, as in RR(rel=2)@10")
     if base == "Judged" and not params:
         return Measure(canonical, "judged", cutoff=cutoff, params=params)
     if base in _RANX_EQUIVALENTS and set(params) <= set(_RANX_EQUIVALENTS[base][1]) and \
             not (base == "AP" and cutoff is not None):  # ranx's map@k divides by min(k, R), trec_eval's by R
         ranx_base, _ = _RANX_EQUIVALENTS[base]
         rel = int(params.get("rel", 1))
-        if rel < 1:
-            raise WorkbenchError(f"metric {name!r}: rel must be at least 1")
         ranx_name = ranx_base + (f"@{cutoff}" if cutoff is not None else "") + (f"-l{rel}" if rel > 1 else "")
         return Measure(canonical, "ranx", ranx_name=ranx_name, cutoff=cutoff, params=params)
     return _ir_measures_measure(name, canonical, cutoff, params)
@@ -127,12 +135,14 @@ def _ir_measures_measure(name: str, canonical: str, cutoff: int | None, params: 
         import ir_measures
     except ImportError:
         raise WorkbenchError(f"metric {name!r} is computed by ir_measures, which is not installed: "
-                             "pip install 'workbench[ir-measures]' (ranx computes nDCG, RR, AP, P, R, bpref "
-                             "and the workbench Judged@k without it)") from None
+                             "pip install 'workbench[ir-measures]' (ranx computes nDCG, RR, AP, P and R, "
+                             "and the workbench Judged@k, without it)") from None
     try:
         parsed = ir_measures.parse_measure(canonical)
-    except (NameError, ValueError, TypeError) as error:
-        raise WorkbenchError(f"metric {name!r} does not parse as ir_measures notation ({error}); "
+        getattr(parsed, "validate_params", lambda: None)()  # parameters the measure does not take
+    except Exception as error:  # noqa: BLE001 - NameError, ValueError, AssertionError (unsupported params), ...
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise WorkbenchError(f"metric {name!r} does not parse as ir_measures notation ({first}); "
                              f"expected {NOTATION_HELP}") from None
     providers = {provider.NAME: provider for provider in ir_measures.DefaultPipeline.providers}
     order = [*_PROVIDER_ORDER, *(p for p in providers if p not in _PROVIDER_ORDER and p not in ("runtime", "ranx"))]
@@ -181,4 +191,4 @@ def is_metric_column(column: str) -> bool:
     if not found:
         return False
     base = _ALIASES.get(found.group(1), found.group(1))
-    return base in _RANX_EQUIVALENTS or base == "Judged" or bool(found.group(2) or found.group(3))
+    return base in _RANX_EQUIVALENTS or base in _NO_CUTOFF or base == "Judged" or bool(found.group(2) or found.group(3))

@@ -75,6 +75,9 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     metrics = list(dict.fromkeys(metrics or DEFAULT_METRICS))
     measures = {metric: resolve_measure(metric, relevance_level) for metric in metrics}
     started = time.perf_counter()
+    if run["qid"].dtype != object or qrels["qid"].dtype != object:  # ids are strings everywhere (1 != "1")
+        run = run.astype({"qid": str, "docno": str})
+        qrels = qrels.astype({"qid": str, "docno": str})
     judged = pd.unique(qrels["qid"])
     judged_set = set(judged)
     run_qids = set(run["qid"])
@@ -103,8 +106,16 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     others = {metric: measure for metric, measure in measures.items() if measure.engine == "ir_measures"}
     if others:
         columns.update(_ir_measures_values(in_judged, qrels, others))
-    per_query = pd.DataFrame({metric: columns[metric].reindex(order).fillna(0.0).astype(float) for metric in metrics})
-    per_query.index = pd.Index(order, name="qid")
+    in_run = pd.Index(order).isin(set(in_judged["qid"]))
+    for metric in metrics:
+        values = columns[metric].reindex(order)
+        undefined = values.isna().to_numpy() & in_run
+        if undefined.any():  # an engine that could not compute a query it was given: never a silent 0
+            raise WorkbenchError(f"metric {metric} is undefined for query {order[int(np.argmax(undefined))]!r} "
+                                 f"({int(undefined.sum())} queries)")
+        columns[metric] = values.fillna(0.0).astype(float)  # judged queries missing from the run score 0
+    per_query = pd.DataFrame({metric: columns[metric].to_numpy() for metric in metrics},
+                             index=pd.Index(order, name="qid"))
     means = {metric: float(per_query[metric].mean()) for metric in metrics}
     notes = []
     if n_unjudged:

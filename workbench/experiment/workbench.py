@@ -133,7 +133,9 @@ class Workbench:
                 passages: int = 3) -> Comparison:
         """Per-query gains and losses of system ``b`` against system ``a``."""
         dataset = self.dataset(dataset_name)
-        results = {name: self.run_system(name, dataset_name) for name in (a, b)}
+        metrics = self.metrics_for(dataset_name)
+        metrics = metrics if metric in metrics else [*metrics, metric]  # any metric name, not only the board's
+        results = {name: run_system(self.session, name, dataset_name, metrics) for name in (a, b)}
         return compare_runs(dataset, a, b, {name: r.evaluation for name, r in results.items()},
                             {name: r.stored.run for name, r in results.items()}, load_query_types(dataset),
                             self.collection(dataset), metric, top, passages)

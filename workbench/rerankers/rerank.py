@@ -59,7 +59,10 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
     model = reranker.fingerprint
     whole_lists = bool(getattr(reranker, "scores_whole_lists", False))
     if whole_lists:  # a score depends on the list it was ranked in: the key names the list too
-        lists = top.groupby("qid", sort=False)["docno"].agg(lambda docnos: "\x1f".join(map(str, docnos)))
+        # (with the candidates' scores when the reranker reads them: a PyTerrier stage may interpolate)
+        reads_scores = hasattr(reranker, "score_frame")
+        entries = (top["docno"].astype(str) + ("\x1e" + top["score"].map(repr) if reads_scores else ""))
+        lists = entries.groupby(top["qid"], sort=False).agg(lambda docnos: "\x1f".join(docnos))
         query_texts_keyed = [f"{q}\x00list:{pair_key('', '', lists[qid])}" for q, qid in zip(query_texts, top["qid"])]
     else:
         query_texts_keyed = query_texts

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..core.errors import WorkbenchError
 from ..core.options import Option
+from ..models.hub import resolve_model_dir
 from ..models.identity import model_identity, scores_fingerprint
 from .protocol import RerankContext, Reranker
 from .registry import register
@@ -93,6 +94,16 @@ class RerankersLibraryReranker(Reranker):
             needs = NEEDS.get(self.library_class, "its optional dependencies")
             raise WorkbenchError(f"rerankers cannot run {self.model_name!r} as {self.library_class} here: it needs "
                                  f"{needs} (pip install 'rerankers[all]')")
+        self.lang = lang
+        # the model the library actually loaded (a family name such as "cross-encoder" resolves per language)
+        model = getattr(self.ranker, "model", None)
+        loaded = str(getattr(getattr(model, "config", None), "_name_or_path", "") or
+                     getattr(self.ranker, "model_name", "") or "")
+        if self.directory is None and loaded:
+            try:  # a hub model in the local cache: identified by its files, as cross-encoder: does
+                self.identity = model_identity(loaded, resolve_model_dir(loaded, "rerankers", download=False))
+            except Exception:  # noqa: BLE001 - not on disk as a snapshot (an API model): its name
+                self.identity = {"model": loaded}
         self.scores_whole_lists = (self.library_class in LISTWISE
                                    or getattr(self.ranker, "ranking_type", "pointwise") == "listwise")
         self.precision = dtype
@@ -118,7 +129,7 @@ class RerankersLibraryReranker(Reranker):
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.identity, "library_class": self.library_class,
-                "model_type": self.model_type, "dtype": self.dtype, "rerankers": _library_version(),
+                "model_type": self.model_type, "dtype": self.dtype, "lang": self.lang, "rerankers": _library_version(),
                 "scores": "ranks" if self.scores_whole_lists else "library scores"}
 
     @property
