@@ -24,7 +24,7 @@ LAYERS = {
     "rerankers": 3, "first_stage": 3, "analysis": 3,
     "report": 4, "embeddings": 4, "engines": 4,
     "experiment": 5,
-    "train": 6,
+    "train": 6, "pyterrier": 6,
     "cli": 7,
 }
 ROOT_MODULES = {"workbench", "workbench._moved"}  # the package itself: may import core only

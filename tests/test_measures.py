@@ -13,7 +13,7 @@ import pytest
 
 from workbench.core.errors import WorkbenchError
 from workbench.data.trec import read_qrels, read_run, write_run
-from workbench.evaluation.measures import is_metric_column, resolve_measure
+from workbench.core.measures import is_metric_column, resolve_measure
 from workbench.evaluation.metrics import evaluate_run, judged_at
 
 # ir_measures name -> (trec_eval arguments, trec_eval's measure name, qrels relabelled for Judged)

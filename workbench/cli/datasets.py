@@ -47,7 +47,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from ..data.declared import load_declared, write_declaration
-    from ..evaluation.measures import split_metrics
+    from ..core.measures import split_metrics
 
     from ..data.datasets import DATASETS, IRDS_PREFIX
 

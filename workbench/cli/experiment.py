@@ -76,7 +76,7 @@ def run_eval(args: argparse.Namespace) -> int:
     pools = _pools(args.pool)
     bench = _workbench(args)
     if args.metrics:
-        from ..evaluation.measures import check_metrics, split_metrics
+        from ..core.measures import check_metrics, split_metrics
 
         bench.metrics = check_metrics(split_metrics(args.metrics))
     bench.run_experiment(datasets, systems, baseline=args.baseline, query_types=args.query_types,
@@ -186,7 +186,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..data.datasets import get_dataset
     from ..data.trec import read_run
-    from ..evaluation.measures import split_metrics
+    from ..core.measures import split_metrics
     from ..evaluation.metrics import evaluate_run
 
     dataset = get_dataset(args.dataset, args.data_dir)
@@ -222,7 +222,7 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import format_comparison
     from ..core.files import atomic_write
-    from ..evaluation.measures import resolve_measure
+    from ..core.measures import resolve_measure
 
     resolve_measure(args.metric)  # validates the metric name before any work
     comparison = _workbench(args).compare(args.a, args.b, args.dataset, args.metric, args.top, args.passages)

@@ -36,12 +36,6 @@ def with_options(spec: str, options: Mapping[str, Any]) -> str:
         return spec
     return spec + ("," if ":" in spec else ":") + ",".join(extra)
 
-def _is_pyterrier_transformer(obj: Any) -> bool:
-    """Whether ``obj`` is a PyTerrier transformer, without importing PyTerrier (the core never does)."""
-    return any(cls.__name__ == "Transformer" and cls.__module__.startswith("pyterrier")
-               for cls in type(obj).__mro__)
-
-
 @dataclass(frozen=True)
 class Entry:
     """A registered component: ``factory(context, **options)`` builds it.
@@ -79,6 +73,9 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._builtins_loaded = False
         self._shadow_warned: set[str] = set()
+        #: ``adapt(obj, name) -> factory | None``: turn an entry point's object that is not a factory
+        #: (a PyTerrier transformer) into one; built-in modules append theirs when imported
+        self.adapters: list[Callable[[Any, str], Callable[..., Any] | None]] = []
 
     # -- registering
     def register(self, name: str, *, options: Sequence[Option] = (), help: str = "",
@@ -135,12 +132,14 @@ class Registry:
                                  f"{self.group}) failed to load: {type(error).__name__}: {error}") from None
         if point.name in self._entries:  # the module registered itself on import
             return
-        if _is_pyterrier_transformer(loaded):  # a PyTerrier transformer is a component as it is
-            from ..pyterrier import entry_point_factory
-
-            self.add(Entry(point.name, entry_point_factory(loaded, self.kind, point.name), (), f"PyTerrier {loaded!r}",
-                           source=f"plugin {getattr(getattr(point, 'dist', None), 'name', 'pyterrier')}"))
-            return
+        self.load_builtins()  # their adapters turn objects of other libraries into factories
+        for adapt in self.adapters:
+            factory = adapt(loaded, point.name)
+            if factory is not None:  # e.g. a PyTerrier transformer is a component as it is
+                dist = getattr(point, "dist", None)
+                self.add(Entry(point.name, factory, (), f"{type(loaded).__name__} {loaded!r}"[:200],
+                               source=f"plugin {dist.name}" if dist is not None else "plugin"))
+                return
         if not callable(loaded):
             raise WorkbenchError(f"{self.kind} plugin {point.name!r} ({point.value}) is not a factory")
         doc = (getattr(loaded, "__doc__", "") or "").strip().splitlines()

@@ -161,7 +161,7 @@ def parse_declaration(path: Path) -> Declaration:
     if metrics is not None:
         if not metrics or not all(isinstance(m, str) and m for m in metrics):
             raise WorkbenchError("metrics must be a non-empty list of metric names", path, _line_of(text, "metrics"))
-        from ..evaluation.measures import resolve_measure
+        from ..core.measures import resolve_measure
 
         for metric in metrics:
             try:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-from .measures import BINARY_METRICS, KNOWN_METRICS, Measure, ranx_metric, resolve_measure  # noqa: F401 (re-exported)
+from ..core.measures import BINARY_METRICS, KNOWN_METRICS, Measure, ranx_metric, resolve_measure  # noqa: F401 (re-exported)
 
 HEADLINE_METRICS = ["mrr@10", "ndcg@5"]
 DEFAULT_METRICS = ["mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map"]

@@ -181,6 +181,10 @@ class RerankedSystem(System):
                    "model_load_s": round(config.inputs["model_load_s"], 3), "pairs": stats.pairs,
                    "pairs_scored": stats.scored, "cache_hits": stats.cache_hits, "cache_misses": stats.scored,
                    "rerank_s": round(stats.seconds, 3)}
+        if getattr(reranker, "choice", None) is not None:  # backend=auto's measured choice of an exact path
+            from ..models.calibration import describe_choice
+
+            details.update(describe_choice(reranker.choice))
         numerics = reranker.numerics()
         details["precision"] = combine(candidates.manifest.get("precision"), numerics["precision"])
         details["backend"] = combine(candidates.manifest.get("backend"), numerics["backend"])

@@ -64,9 +64,7 @@ class Workbench:
     def register(self, name: str, transformer: Any) -> None:
         """Make a PyTerrier transformer a system component named ``name``: a first stage (``name``)
         and a reranker (``official-bm25+name``); its identity keys its runs (:mod:`workbench.pyterrier`)."""
-        from ..pyterrier import register
-
-        register(name, transformer)
+        register_transformer(name, transformer)
         for cache in (self.session._stages, self.session._rerankers):  # built under an earlier registration
             for key in [key for key in cache if key[0] == name]:
                 del cache[key]
@@ -139,3 +137,33 @@ class Workbench:
         return compare_runs(dataset, a, b, {name: r.evaluation for name, r in results.items()},
                             {name: r.stored.run for name, r in results.items()}, load_query_types(dataset),
                             self.collection(dataset), metric, top, passages)
+
+
+def register_transformer(name: str, transformer: Any) -> None:
+    """Register a PyTerrier transformer under ``name`` as both a first stage (``name`` alone in a
+    system) and a reranker (``<candidates>+name``); registering the name again replaces it."""
+    import re
+
+    from ..core.errors import WorkbenchError
+    from ..core.pyterrier import is_transformer
+    from ..core.registry import Entry
+    from ..first_stage.pyterrier_stage import PyTerrierFirstStage
+    from ..first_stage.registry import FIRST_STAGES
+    from ..rerankers.pyterrier_stage import PyTerrierReranker
+    from ..rerankers.registry import REGISTRY
+
+    if not is_transformer(transformer):
+        raise WorkbenchError(f"{name!r}: expected a PyTerrier transformer, got {type(transformer).__name__}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or name.endswith("-"):
+        raise WorkbenchError(f"PyTerrier system name {name!r}: use letters, digits, '.', '_' and '-'")
+    factories = ((FIRST_STAGES, lambda context, **_: PyTerrierFirstStage(name, transformer, context)),
+                 (REGISTRY, lambda context, **_: PyTerrierReranker(name, transformer)))
+    for registry, _ in factories:  # checked in both before either changes
+        registry.load_builtins()
+        if name in registry._entries and registry._entries[name].source != "pyterrier":
+            raise WorkbenchError(f"{name!r} is already a {registry.kind} ({registry._entries[name].source}); "
+                                 "register the transformer under another name")
+    for registry, factory in factories:
+        if name in registry._entries:
+            registry.unregister(name)
+        registry.add(Entry(name, factory, (), f"PyTerrier {transformer!r}"[:200], source="pyterrier"))

@@ -119,7 +119,7 @@ def write_board(board: pd.DataFrame, path: str | Path) -> None:
 def metric_columns(board: pd.DataFrame, first: Iterable[str] = DEFAULT_METRICS) -> list[str]:
     """The metric columns of ``board`` that hold values: ``first`` in its order, then any other
     (a dataset's own metrics, such as CACM's precision@30)."""
-    from ..evaluation.measures import is_metric_column as is_metric
+    from ..core.measures import is_metric_column as is_metric
 
     others = [c for c in board.columns if is_metric(c)]
     return [m for m in dict.fromkeys([*first, *others]) if m in board.columns and board[m].notna().any()]

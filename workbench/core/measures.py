@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import WorkbenchError
+from .errors import WorkbenchError
 
 BINARY_METRICS = {"mrr", "map", "recall", "precision", "hit_rate", "r-precision", "f1", "hits"}
 KNOWN_METRICS = BINARY_METRICS | {"ndcg", "ndcg_burges", "dcg", "dcg_burges"}

@@ -1,0 +1,84 @@
+"""backend=auto chooses the fastest exact path by measurement: the faster of two exact paths
+(one slowed on purpose) wins, the decision is cached, an inexact path is never chosen, and the
+run's key is the same whichever path a machine picks."""
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import numpy as np
+import pytest
+
+from helpers_models import offline, write_tiny_bert  # noqa: F401 - offline: autouse fixture
+from workbench.models.calibration import cached_choice, calibrate
+
+SCORES = np.linspace(0.0, 1.0, 50)
+
+
+def _path(delay: float, shift: float = 0.0, calls: list | None = None):
+    def run():
+        if calls is not None:
+            calls.append(1)
+        time.sleep(delay)
+        return SCORES + shift
+    return run
+
+
+def test_the_faster_exact_path_wins_and_is_cached():
+    slow_calls: list[int] = []
+    lines: list[str] = []
+    choice = calibrate("unit", "model-a", {"torch": _path(0.0), "onnx": _path(0.05, calls=slow_calls)}, threads=2,
+                       say=lines.append)
+    assert choice.path == "torch" and not choice.cached and choice.seconds["onnx"] > choice.seconds["torch"]
+    assert any("timing torch, onnx" in line for line in lines)  # says that it measures
+    assert slow_calls  # both were timed
+    # the other way round: the slowed one is torch
+    choice = calibrate("unit", "model-b", {"torch": _path(0.05), "onnx": _path(0.0)}, threads=2, say=lines.append)
+    assert choice.path == "onnx"
+    # cached per machine, model and threads: no path runs again
+    again_calls: list[int] = []
+    cached = calibrate("unit", "model-b", {"torch": _path(0.05, calls=again_calls), "onnx": _path(0.0, calls=again_calls)},
+                       threads=2, say=lines.append)
+    assert cached.cached and cached.path == "onnx" and not again_calls
+    assert cached_choice("unit", "model-b", ["torch", "onnx"], 2).path == "onnx"
+    assert cached_choice("unit", "model-b", ["torch", "onnx"], 1) is None  # another thread count: measured anew
+
+
+def test_an_inexact_path_is_never_chosen_however_fast():
+    choice = calibrate("unit", "model-c", {"torch": _path(0.03), "fast-but-off": _path(0.0, shift=1e-4)},
+                       threads=2, say=lambda _: None)
+    assert choice.path == "torch" and choice.inexact["fast-but-off"] == pytest.approx(1e-4)
+    # within the tolerance (1e-6) is exact
+    choice = calibrate("unit", "model-d", {"torch": _path(0.03), "close": _path(0.0, shift=5e-7)},
+                       threads=2, say=lambda _: None)
+    assert choice.path == "close" and not choice.inexact
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_cross_encoder_auto_calibrates_once_and_keeps_its_key(tmp_path, monkeypatch):
+    from workbench.rerankers import get_reranker
+
+    words = ["what", "is", "a", "cat", "dog", "sat", "on", "the", "mat"]
+    model = write_tiny_bert(tmp_path / "ce", words, characters=True, model_max_length=64, num_labels=1)
+    queries = ["what is a cat"] * 20 + ["dog"] * 20
+    passages = ["the cat sat on the mat", "a dog", "mat", "what is the cat on"] * 10
+    first = get_reranker(f"cross-encoder:{model}")
+    assert first.config()["backend"] == "auto" and first.calibrating == ("torch", "onnx")
+    key = first.fingerprint
+    real_run = first.session.run
+
+    def slowed(*args, **kwargs):  # ONNX Runtime slowed on purpose: torch must win
+        time.sleep(0.02)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(first.session, "run", slowed)
+    scores = first.score_pairs(queries, passages)
+    assert first.choice.path == "torch" and first.numerics()["backend"] == "torch" and first.session is None
+    exact = get_reranker(f"cross-encoder:{model},backend=torch").score_pairs(queries, passages)
+    np.testing.assert_allclose(scores, exact, atol=1e-6)
+    # a second instance reads the decision: torch only, no ONNX session, the same key
+    second = get_reranker(f"cross-encoder:{model}")
+    assert second.choice.cached and second.choice.path == "torch" and second.session is None
+    assert second.fingerprint == key and second.calibrating is None
+    # a forced backend is its own key (it is asked for by name)
+    assert get_reranker(f"cross-encoder:{model},backend=onnx").fingerprint != key
