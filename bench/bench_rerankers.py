@@ -189,8 +189,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     from transformers import AutoTokenizer
 
-    padding = padded_tokens(AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True), queries, passages,
-                            chunk=args.chunk)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    padding = padded_tokens(tokenizer, queries, passages, chunk=args.chunk)
+    from transformers import AutoConfig
+
+    from peak import measure_fp32_peak, transformer_flops
+
+    lengths = [len(ids) for ids in tokenizer(list(queries), list(passages), truncation="longest_first",
+                                             max_length=512)["input_ids"]]
+    flops = transformer_flops(AutoConfig.from_pretrained(str(model_dir)), lengths)  # useful work, all pairs
+    peak = measure_fp32_peak(threads=threads)
+    print(f"fp32 peak {peak['gflops']:.1f} GFLOP/s ({peak['threads']} threads); the pairs' useful work "
+          f"{flops / 1e9:.1f} GFLOP", flush=True)
     print(f"tokens computed at batch size 32, {args.chunk} pairs a call (padding included): " + ", ".join(
         f"{key} {value}" for key, value in padding.items()), flush=True)
     setup: dict[str, float] = {}
@@ -207,19 +217,23 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
         return lambda qs, ps: model.predict(list(zip(qs, ps)), show_progress_bar=False)
 
-    def workbench(**options: Any) -> Callable[[], Callable[[Sequence[str], Sequence[str]], np.ndarray]]:
+    rerankers: dict[str, Any] = {}
+
+    def workbench(name: str, **options: Any) -> Callable[[], Callable[[Sequence[str], Sequence[str]], np.ndarray]]:
         def build() -> Callable[[Sequence[str], Sequence[str]], np.ndarray]:
             reranker = CrossEncoderReranker(str(model_dir), device="cpu", threads=args.threads,
                                             batch_size=args.batch_size, **options)
+            rerankers[name] = reranker
             return reranker.score_pairs
         return build
 
     add("st-predict", st_predict)
-    add("workbench-default", workbench())  # backend=auto: ONNX Runtime fp32 on the CPU
-    add("workbench-torch-fp32", workbench(backend="torch", precision="fp32"))
-    add("workbench-bf16", workbench(precision="bf16"))
-    add("workbench-onnx-int8", workbench(backend="onnx", precision="int8"))
-    add("workbench-onnx-fp32", workbench(backend="onnx", precision="fp32"))
+    # backend=auto: the faster exact path, measured by the reranker on its first call (the warm-up)
+    add("workbench-default", workbench("workbench-default"))
+    add("workbench-torch-fp32", workbench("workbench-torch-fp32", backend="torch", precision="fp32"))
+    add("workbench-bf16", workbench("workbench-bf16", precision="bf16"))
+    add("workbench-onnx-int8", workbench("workbench-onnx-int8", backend="onnx", precision="int8"))
+    add("workbench-onnx-fp32", workbench("workbench-onnx-fp32", backend="onnx", precision="fp32"))
     torch.set_num_threads(threads)  # the same for every method
 
     names = list(methods)
@@ -254,6 +268,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"speedup_vs_{reference}": float(np.median(paired)),
             f"speedup_vs_{reference}_min_max": [float(min(paired)), float(max(paired))],
             "setup_s": setup[name]}
+    for name in names:
+        results[name]["fraction_of_fp32_peak"] = args.rounds * flops / sum(
+            sum(per_round) for per_round in seconds[name]) / 1e9 / peak["gflops"]
+    default = rerankers.get("workbench-default")
+    choice = getattr(default, "choice", None)
+    auto = {"picked": choice.path if choice else getattr(default, "backend", ""),
+            "calibration_pairs_per_s": {k: choice.items / v for k, v in choice.seconds.items()} if choice else {}}
+    exact = {path: results[name]["pairs_per_s"] for path, name in (("torch", "workbench-torch-fp32"),
+                                                                    ("onnx", "workbench-onnx-fp32")) if name in results}
+    if exact:
+        auto["fastest_exact_in_this_run"] = max(exact, key=exact.get)
+        auto["picked_the_fastest"] = auto["picked"] == auto["fastest_exact_in_this_run"]
     fp32 = "workbench-fp32" if "workbench-fp32" in scores else reference
     for name in names:
         results[name][f"agreement_vs_{fp32}"] = agreement(scores[fp32], scores[name], qids)
@@ -266,13 +292,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               "model": "random BertForSequenceClassification, MiniLM-L6 dims, all-MiniLM-L6-v2 tokenizer",
               "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "padded_tokens": padding,
-              "results": results}
-    print(f"\n{'method':22} {'pairs/s':>9} {'vs ' + reference:>16} {'spearman':>9} {'max|diff|':>10} {'setup s':>8}")
+              "fp32_peak": peak, "useful_gflop": flops / 1e9, "backend_auto": auto, "results": results}
+    print(f"\n{peak['cpu']}, {threads} threads, fp32 peak {peak['gflops']:.1f} GFLOP/s")
+    print(f"{'method':22} {'pairs/s':>9} {'vs ' + reference:>16} {'of peak':>8} {'spearman':>9} {'max|diff|':>10} "
+          f"{'setup s':>8}")
     for name in names:
         row = results[name]
         agree = row[f"agreement_vs_{fp32}"]
         print(f"{name:22} {row['pairs_per_s']:9.1f} {row[f'speedup_vs_{reference}']:15.2f}x "
-              f"{agree['spearman']:9.4f} {agree['max_abs_diff']:10.2e} {row['setup_s']:8.1f}")
+              f"{row['fraction_of_fp32_peak']:8.0%} {agree['spearman']:9.4f} {agree['max_abs_diff']:10.2e} "
+              f"{row['setup_s']:8.1f}")
+    print(f"backend=auto picked {auto['picked']}" + (f"; the fastest exact path of this run: "
+          f"{auto['fastest_exact_in_this_run']}" if exact else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"results written to {args.json}")
