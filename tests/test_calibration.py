@@ -82,3 +82,49 @@ def test_cross_encoder_auto_calibrates_once_and_keeps_its_key(tmp_path, monkeypa
     assert second.fingerprint == key and second.calibrating is None
     # a forced backend is its own key (it is asked for by name)
     assert get_reranker(f"cross-encoder:{model},backend=onnx").fingerprint != key
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_dense_encoder_auto_calibrates_once(tmp_path, monkeypatch):
+    from workbench.rerankers import get_reranker
+
+    words = ["what", "is", "a", "cat", "dog", "sat", "on", "the", "mat"]
+    model = write_tiny_bert(tmp_path / "bi", words, characters=True, model_max_length=64, head="base")
+    texts = ["the cat sat on the mat", "a dog", "mat", "what is the cat on"] * 10
+    first = get_reranker(f"dense:{model},pooling=cls")
+    encoder = first.encoder
+    key = first.fingerprint
+    real_run = encoder.session.run
+
+    def slowed(*args, **kwargs):  # ONNX Runtime slowed on purpose: torch must win
+        time.sleep(0.02)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(encoder.session, "run", slowed)
+    vectors = encoder.encode(texts)
+    assert encoder.choice.path == "torch" and encoder.session is None and first.numerics()["backend"] == "torch"
+    exact = get_reranker(f"dense:{model},pooling=cls,backend=torch").encoder.encode(texts)
+    np.testing.assert_allclose(vectors, exact, atol=1e-6)
+    second = get_reranker(f"dense:{model},pooling=cls")
+    assert second.encoder.choice.cached and second.encoder.backend == "torch" and second.encoder.session is None
+    assert second.fingerprint == key
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_a_ray_worker_runs_the_drivers_exact_path(tmp_path, monkeypatch):
+    """Workers take the driver's choice (no measuring of their own), so a run on Ray is the local run."""
+    from workbench.engines.ray import ModelRecipe, settle_exact_path
+    from workbench.rerankers import get_reranker
+
+    words = ["what", "is", "a", "cat", "dog", "sat", "on", "the", "mat"]
+    model = write_tiny_bert(tmp_path / "bi", words, characters=True, model_max_length=64, head="base")
+    driver = get_reranker(f"dense:{model},pooling=cls")
+    assert settle_exact_path(driver, None) in ("torch", "onnx")  # measured here, on the driver
+    path = driver.encoder.choice.path
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "worker-cache"))  # a worker that has measured nothing
+    recipe = ModelRecipe(f"dense:{model},pooling=cls", None, None, "cpu", "encoder", driver.encoder.fingerprint,
+                         None, path)
+    worker = recipe.build()
+    assert worker.backend == path and worker.calibrating is None and worker.choice is None
+    texts = ["the cat sat on the mat", "a dog"]
+    np.testing.assert_array_equal(worker.encode(texts), driver.encoder.encode(texts))

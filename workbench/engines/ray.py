@@ -89,6 +89,8 @@ class ModelRecipe:
     fingerprint: str
     #: the driver's working directory: relative paths in a spec (models/<name>) resolve as there
     cwd: str | None = None
+    #: backend=auto's exact path as the driver chose it: workers run it rather than measure their own
+    exact_path: str | None = None
 
     def build(self) -> Any:
         """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
@@ -102,11 +104,31 @@ class ModelRecipe:
         collection = dataset.collection() if dataset is not None else None
         reranker = get_reranker(self.spec, RerankContext(collection=collection, dataset=dataset, device=self.device))
         model = reranker if self.role == "reranker" else reranker.encoder
+        if self.exact_path and hasattr(model, "pin"):
+            model.pin(self.exact_path)
         if model.fingerprint != self.fingerprint:
             raise WorkbenchError(f"the worker on {socket.gethostname()} built {self.spec!r} with fingerprint "
                                  f"{model.fingerprint[:12]}, the driver has {self.fingerprint[:12]}: the model "
                                  "files, options or package versions differ between driver and worker")
         return model
+
+
+def settle_exact_path(model: Any, dataset: Any) -> str | None:
+    """The exact path backend=auto runs for ``model`` (a reranker, or its encoder), measured here on
+    the dataset's real queries and passages if it has not been yet: workers then run that path, so
+    a run computed on Ray is the run computed here."""
+    target = model if getattr(model, "calibrating", None) is not None or getattr(model, "choice", None) else \
+        getattr(model, "encoder", None)
+    if target is None or (getattr(target, "calibrating", None) is None and getattr(target, "choice", None) is None):
+        return None
+    if target.calibrating:
+        queries = list(dataset.judged_topics["query"])[:64] if dataset is not None else ["what is a query"]
+        passages = list(dataset.collection().texts.values())[:192] if dataset is not None else queries
+        if target is model and hasattr(model, "score_pairs"):
+            model.score_pairs([queries[i % len(queries)] for i in range(len(passages))], passages)
+        else:
+            target.encode(passages)
+    return target.choice.path if target.choice is not None else None
 
 
 def _worker_id() -> str:
@@ -409,9 +431,10 @@ class RayEngine:
         fingerprint (and its encoder's, if it has one) equals ``model``'s."""
         data_dir = str(dataset.data_dir) if dataset is not None else None
         name = getattr(dataset, "name", None)
-        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint, os.getcwd())
         encoder = getattr(model, "encoder", None)
-        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint, os.getcwd())
+        exact = settle_exact_path(model, dataset)
+        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint, os.getcwd(), exact)
+        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint, os.getcwd(), exact)
                     if encoder is not None else None)
         return BoundEngine(self, scorer, encoding)
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import progress_bar, to_device
-from .encoder import TextEncoder
+from .encoder import CALIBRATION_TEXTS, TextEncoder
 from .hub import packaged_model_dir
 
 #: ``cls``: the first token; ``last``: the last non-padding token; ``masked_mean``: the mean of the
@@ -151,8 +151,10 @@ class DenseEncoder(TextEncoder):
     ``backend=onnx``: the transformer body (its last hidden state) runs in ONNX Runtime on the
     CPU with ``threads`` threads; ``precision`` ``int8`` (default: dynamically quantised weights) or
     ``fp32`` (float32 ONNX, within ~1e-5 of torch). The export is cached under
-    ``$WORKBENCH_CACHE/onnx``, keyed by the model files' hashes. ``backend=auto`` picks it for
-    BERT-style encoders on the CPU; encoder-decoders run in torch (their export is not validated).
+    ``$WORKBENCH_CACHE/onnx``, keyed by the model files' hashes. ``backend=auto`` on the CPU measures
+    torch fp32 and ONNX Runtime fp32 once per machine, thread count and model and keeps the faster
+    one whose vectors are within 1e-6 of torch's (:mod:`.calibration`); encoder-decoders run in
+    torch (their export is not validated).
     """
 
     kind = "dense"
@@ -200,7 +202,9 @@ class DenseEncoder(TextEncoder):
         config = {"model": self.model_name, "weights": self.identity, "pooling": self.pooling,
                   "normalize": self.normalize, "max_length": self.max_length, "dtype": self.dtype,
                   "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix}
-        if self.backend != "torch":  # torch keys stay as they were before backend=onnx existed
+        if self.auto_exact:  # the faster exact path on this machine: the same vectors within 1e-6
+            config["backend"] = "auto"
+        elif self.backend != "torch":  # torch keys stay as they were before backend=onnx existed
             config["backend"] = self.backend
         if self.pad_to is not None:
             config["pad_to"] = self.pad_to
@@ -233,6 +237,8 @@ class DenseEncoder(TextEncoder):
 
         poolings = [POOLING.parse(p, "dense encoder") for p in poolings]
         texts = [prefix + t for t in texts] if prefix else list(texts)
+        if self.calibrating and texts:  # backend=auto: measure both exact paths once, on these texts
+            self._calibrate(texts[:CALIBRATION_TEXTS], lambda sample: self.encode_poolings(sample, poolings)[poolings[0]])
         out = {p: np.empty((len(texts), self.dim), dtype=np.float32) for p in poolings}
         if not texts:
             return out

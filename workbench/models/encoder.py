@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import length_sorted_batches, pad_batch, to_device
+from .calibration import cached_choice, calibrate
 from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
@@ -56,6 +57,11 @@ def encoder_dtype(precision: str | None, backend: str) -> str:
     if backend == "onnx":
         return check_allowed(precision or "int8", ONNX_PRECISIONS, "encoder with backend=onnx")
     return TORCH_DTYPE_NAMES[check_allowed(precision or "fp32", TORCH_PRECISIONS, "encoder")]
+
+
+#: the exact paths backend=auto measures on the CPU, and the texts it measures them on
+AUTO_CANDIDATES = ("torch", "onnx")
+CALIBRATION_TEXTS = 192
 
 
 def choose_backend(backend: str, precision: str | None, device: str | None) -> str:
@@ -99,13 +105,28 @@ class TextEncoder:
         owner = f"{self.kind} encoder"
         self.model_name = str(model)
         canonical = given_precision(precision, dtype, owner)
+        asked_auto = backend == "auto"
         if backend == "auto":
             backend = choose_backend(backend, canonical, device) if self.onnx_output else "torch"
             canonical = canonical or "fp32"  # auto never trades exactness for speed
         self.backend = BACKEND.parse(backend, owner)
+        #: backend=auto between two exact fp32 paths (torch, ONNX Runtime): chosen by measurement
+        #: (:mod:`.calibration`); the key says "auto" whichever path runs
+        self.auto_exact = asked_auto and self.backend == "onnx" and canonical == "fp32"
+        self.calibrating: tuple[str, ...] | None = None
+        self.choice = None
         if self.backend == "onnx" and self.onnx_output is None:
             raise WorkbenchError(f"the {self.kind} reranker has no backend=onnx; use backend=torch")
         self.directory = resolve_model_dir(self.model_name, self.kind, download=False)
+        self.identity = files_digest(model_file_hashes(self.directory))
+        if self.auto_exact:
+            found = cached_choice(self.kind, self.identity, AUTO_CANDIDATES, configure_threads(
+                THREADS.parse(threads, owner)))
+            if found is not None:
+                self.choice = found
+                self.backend = found.path
+            else:
+                self.calibrating = AUTO_CANDIDATES
         self.tokenizer = load_tokenizer(self.directory, self.kind)
         self.model_class = model_class
         self.batch_size = BATCH_SIZE.parse(batch_size, owner)
@@ -123,10 +144,41 @@ class TextEncoder:
             self.model_config = load_config(self.directory, self.kind)
             self.device = onnx_device(device)
             self.threads = configure_threads(threads)
+            if self.calibrating:  # torch fp32 is timed beside ONNX Runtime, and is the exactness reference
+                self.model = load_weights(model_class, self.directory, self.kind).to(self.device)
         # recorded as the torch dtype name (float32, bfloat16) or the ONNX precision (int8, fp32)
-        self.dtype = encoder_dtype(canonical, self.backend)
-        self.identity = files_digest(model_file_hashes(self.directory))
+        self.dtype = "fp32" if self.auto_exact else encoder_dtype(canonical, self.backend)
         self._vector_cache: VectorCache | None = None
+
+    def pin(self, path: str) -> None:
+        """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice."""
+        if self.calibrating and path in self.calibrating:
+            self.calibrating = None
+            if path == "torch":
+                self.session, self.backend = None, "torch"
+            else:
+                self.model, self.backend = None, "onnx"
+
+    def _calibrate(self, sample: Sequence[str], encode: Callable[[Sequence[str]], Any]) -> None:
+        """Time torch fp32 and ONNX Runtime fp32 on ``sample`` (``encode``: texts -> outputs), keep
+        the faster exact one, drop the other (:func:`.calibration.calibrate`)."""
+        session, model, candidates = self.session, self.model, self.calibrating
+        self.calibrating = None
+
+        def outputs_with(path: str) -> np.ndarray:
+            self.session = session if path == "onnx" else None
+            return np.asarray(encode(sample), dtype=np.float64).reshape(-1)
+
+        try:
+            self.choice = calibrate(self.kind, self.identity, {name: (lambda name=name: outputs_with(name))
+                                                               for name in candidates}, self.threads,
+                                    items=len(sample))
+        finally:
+            self.session = session
+        if self.choice.path == "torch":
+            self.session, self.backend = None, "torch"
+        else:
+            self.model, self.backend = None, "onnx"
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -208,6 +208,16 @@ class CrossEncoderReranker(PairReranker):
         else:
             self.model, self.backend = None, "onnx"
 
+    def pin(self, path: str) -> None:
+        """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice,
+        so every worker computes exactly what the driver would."""
+        if self.calibrating and path in self.calibrating:
+            self.calibrating = None
+            if path == "torch":
+                self.session, self.backend = None, "torch"
+            else:
+                self.model, self.backend = None, "onnx"
+
     def score_pairs(self, queries, passages) -> np.ndarray:
         if self.calibrating and len(passages):
             sample = min(len(passages), CALIBRATION_PAIRS)
