@@ -14,7 +14,7 @@ Scores are the library's: raw logits for a cross-encoder (``cross-encoder:<model
 gives the same numbers within 1e-5; the ranking is the one the default sigmoid gives). A
 listwise backend returns an order, not scores: a passage scores ``n - rank + 1`` and the whole
 list is scored in one call and cached under the list (:attr:`Reranker.scores_whole_lists`).
-``dtype`` defaults to fp32 (the library would pick fp16 on a GPU): a faster dtype shows in the
+``precision`` (alias ``dtype``) defaults to fp32 (the library would pick fp16 on a GPU): a faster dtype shows in the
 leaderboard's precision column. API keys are read by the library from the environment and never
 enter a spec, a manifest or the cache key.
 """
@@ -147,7 +147,8 @@ OPTIONS = (
            "rankllm, llm-layerwise, ... (default: the library's guess from the name)"),
     Option("batch_size", int, 32, minimum=1, help="pairs per batch inside the library"),
     Option("device", str, None, help="cpu, cuda, mps (default: the experiment's)"),
-    Option("dtype", str, "fp32", choices=tuple(DTYPES), help="fp32 (exact; default), bf16, fp16"),
+    Option("precision", str, "fp32", choices=tuple(DTYPES), aliases=("dtype",),
+           help="fp32 (exact; default), bf16, fp16 (the library's dtype)"),
     Option("lang", str, "en", help="language of the library's default models"),
 )
 
@@ -155,9 +156,9 @@ OPTIONS = (
 @register("rerankers", help="any backend of AnswerDotAI's rerankers library (cross-encoder, T5, ColBERT, "
           "FlashRank, listwise LLMs); needs the rerankers extra", options=OPTIONS)
 def make_rerankers(context: RerankContext, *, model: str | None, model_type: str | None, batch_size: int,
-                   device: str | None, dtype: str, lang: str) -> RerankersLibraryReranker:
+                   device: str | None, precision: str, lang: str) -> RerankersLibraryReranker:
     if not model:
         raise WorkbenchError("rerankers needs a model: rerankers:<hub id or local path>[,model_type=...]")
     return RerankersLibraryReranker(model, model_type=model_type, batch_size=batch_size,
                                     device=device or (context.device if context.device != "auto" else None),
-                                    dtype=dtype, lang=lang)
+                                    dtype=precision, lang=lang)
