@@ -128,7 +128,9 @@ def settle_exact_path(model: Any, dataset: Any) -> str | None:
             model.score_pairs([queries[i % len(queries)] for i in range(len(passages))], passages)
         else:
             target.encode(passages)
-    return target.choice.path if target.choice is not None else None
+        if target.calibrating:  # too few texts to measure on: the driver runs (and pins) its default path
+            target.pin(target.backend)
+    return target.backend
 
 
 def _worker_id() -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import progress_bar, to_device
-from .encoder import CALIBRATION_TEXTS, TextEncoder
+from .encoder import CALIBRATION_TEXTS, MIN_CALIBRATION_TEXTS, TextEncoder
 from .hub import packaged_model_dir
 
 #: ``cls``: the first token; ``last``: the last non-padding token; ``masked_mean``: the mean of the
@@ -237,7 +237,9 @@ class DenseEncoder(TextEncoder):
 
         poolings = [POOLING.parse(p, "dense encoder") for p in poolings]
         texts = [prefix + t for t in texts] if prefix else list(texts)
-        if self.calibrating and texts:  # backend=auto: measure both exact paths once, on these texts
+        if self.calibrating and len(texts) >= MIN_CALIBRATION_TEXTS:  # backend=auto: measure both exact
+            # paths once, on a real batch (a handful of queries would time noise; both paths are exact, so
+            # what a smaller call computes before the decision is the same within 1e-6)
             self._calibrate(texts[:CALIBRATION_TEXTS], lambda sample: self.encode_poolings(sample, poolings)[poolings[0]])
         out = {p: np.empty((len(texts), self.dim), dtype=np.float32) for p in poolings}
         if not texts:

@@ -62,6 +62,8 @@ def encoder_dtype(precision: str | None, backend: str) -> str:
 #: the exact paths backend=auto measures on the CPU, and the texts it measures them on
 AUTO_CANDIDATES = ("torch", "onnx")
 CALIBRATION_TEXTS = 192
+#: a call with fewer texts does not decide (its timings would be noise): it runs the default path
+MIN_CALIBRATION_TEXTS = 96
 
 
 def choose_backend(backend: str, precision: str | None, device: str | None) -> str:

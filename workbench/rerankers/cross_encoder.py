@@ -51,6 +51,7 @@ DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 128}
 CHECKPOINT_PAIRS = {"cpu": 256, "cuda": 2048}
 #: real pairs backend=auto times each exact path on, once per machine and model (a few seconds)
 CALIBRATION_PAIRS = 192
+MIN_CALIBRATION_PAIRS = 96
 SIGMOID = "torch.nn.modules.activation.Sigmoid"
 IDENTITY = "torch.nn.modules.linear.Identity"
 
@@ -219,7 +220,7 @@ class CrossEncoderReranker(PairReranker):
                 self.model, self.backend = None, "onnx"
 
     def score_pairs(self, queries, passages) -> np.ndarray:
-        if self.calibrating and len(passages):
+        if self.calibrating and len(passages) >= MIN_CALIBRATION_PAIRS:  # a few pairs would time noise
             sample = min(len(passages), CALIBRATION_PAIRS)
             features = self._features(list(queries[:sample]), list(passages[:sample]))
             batches = length_sorted_batches([len(ids) for ids in features["input_ids"]], self.batch_size)
