@@ -17,6 +17,7 @@ from workbench.experiment.store import manifest_path_of
 from workbench.report.leaderboard import read_leaderboard, upsert_rows
 
 FORK = multiprocessing.get_context("fork")
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def _hold(path, seconds, log):
@@ -96,7 +97,9 @@ def test_four_concurrent_evals_lose_nothing(data_dir, tmp_path, trial):
               progress=False).run_experiment(["dl19"], ["official-bm25", "rrf[official-bm25|official-tasb]",
                                                         "combsum[official-bm25|official-ada2]"])
     runs_dir, log = tmp_path / "runs", tmp_path / "computed.jsonl"
-    workers = [FORK.Process(target=_eval_process, args=(data_dir, runs_dir, systems, log))
+    # spawned, like four `workbench eval` commands: a child forked from this test process inherits the
+    # locks its threads (OpenMP, ONNX Runtime, numba) held at the fork, and has hung on one in CI
+    workers = [SPAWN.Process(target=_eval_process, args=(data_dir, runs_dir, systems, log))
                for systems in SYSTEM_SETS]
     for worker in workers:
         worker.start()
