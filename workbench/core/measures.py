@@ -159,18 +159,9 @@ def _ir_measures_measure(name: str, canonical: str, cutoff: int | None, params: 
 def split_metrics(text: str) -> list[str]:
     """Metric names as written on a command line (``--metrics``): separated by commas or
     whitespace, except inside parentheses (``nDCG(dcg=exp-log2,judged_only=True)@10`` is one)."""
-    names, current, depth = [], "", 0
-    for char in text:
-        if depth == 0 and (char == "," or char.isspace()):
-            if current:
-                names.append(current)
-            current = ""
-            continue
-        depth = max(depth + (char == "(") - (char == ")"), 0)
-        current += char
-    if current:
-        names.append(current)
-    return names
+    from .options import split_top_level
+
+    return split_top_level(text, "(", ")")[0]
 
 
 def check_metrics(metrics: list[str], relevance_level: int = 1) -> list[str]:

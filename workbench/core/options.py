@@ -136,6 +136,23 @@ def _parse_bool(name: str, value: Any, owner: str) -> bool:
     raise WorkbenchError(f"option {name} of the {owner} must be true or false, not {value!r}")
 
 
+def split_top_level(text: str, opening: str, closing: str) -> tuple[list[str], int]:
+    """``text`` split at commas and whitespace outside ``opening``/``closing`` brackets (empty parts
+    dropped), and the bracket depth left open at its end (0 when balanced)."""
+    parts, current, depth = [], "", 0
+    for char in text:
+        if depth == 0 and (char == "," or char.isspace()):
+            if current:
+                parts.append(current)
+            current = ""
+            continue
+        depth = max(depth + (char == opening) - (char == closing), 0)
+        current += char
+    if current:
+        parts.append(current)
+    return parts, depth
+
+
 def split_spec(spec: str) -> tuple[str, str]:
     """``name`` or ``name:rest`` -> (name, rest); the name is stripped."""
     name, _, rest = spec.partition(":")

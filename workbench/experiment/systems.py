@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError
+from ..core.options import split_top_level
 from ..data.collection import Collection
 from ..data.datasets import Dataset
 
@@ -344,17 +345,7 @@ def split_systems(text: str) -> list[str]:
     (``rrf[a|b:x=1,y=2]``) never split, and a whole system may be bracketed to keep it together
     whatever it contains: ``[run:/tmp/my,run.trec]``.
     """
-    tokens, current, depth = [], "", 0
-    for char in text:
-        if depth == 0 and (char == "," or char.isspace()):
-            if current:
-                tokens.append(current)
-            current = ""
-            continue
-        depth = max(depth + (char == "[") - (char == "]"), 0)
-        current += char
-    if current:
-        tokens.append(current)
+    tokens, depth = split_top_level(text, "[", "]")
     if depth:
         raise WorkbenchError(f"unbalanced '[' in the system list {text!r}")
     systems: list[str] = []

@@ -127,6 +127,16 @@ def calibrate(component: str, model_key: str, paths: Mapping[str, Callable[[], n
     return choice
 
 
+def keep_path(component: Any, path: str) -> None:
+    """Make ``component`` (with ``session``, ``model``, ``backend``, ``calibrating``) run ``path`` alone:
+    ``torch`` drops its ONNX Runtime session, ``onnx`` its torch model; calibration is over."""
+    component.calibrating = None
+    if path == "torch":
+        component.session, component.backend = None, "torch"
+    else:
+        component.model, component.backend = None, "onnx"
+
+
 def describe_choice(choice: Choice | None) -> dict[str, Any]:
     """Manifest fields of a choice (empty when the backend was forced)."""
     if choice is None:

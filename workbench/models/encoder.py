@@ -18,7 +18,7 @@ import torch
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import length_sorted_batches, pad_batch, to_device
-from .calibration import cached_choice, calibrate
+from .calibration import cached_choice, calibrate, keep_path
 from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
@@ -155,11 +155,7 @@ class TextEncoder:
     def pin(self, path: str) -> None:
         """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice."""
         if self.calibrating and path in self.calibrating:
-            self.calibrating = None
-            if path == "torch":
-                self.session, self.backend = None, "torch"
-            else:
-                self.model, self.backend = None, "onnx"
+            keep_path(self, path)
 
     def _calibrate(self, sample: Sequence[str], encode: Callable[[Sequence[str]], Any]) -> None:
         """Time torch fp32 and ONNX Runtime fp32 on ``sample`` (``encode``: texts -> outputs), keep
@@ -177,10 +173,7 @@ class TextEncoder:
                                     items=len(sample))
         finally:
             self.session = session
-        if self.choice.path == "torch":
-            self.session, self.backend = None, "torch"
-        else:
-            self.model, self.backend = None, "onnx"
+        keep_path(self, self.choice.path)
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -33,7 +33,7 @@ import torch
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from ..models.batching import length_sorted_batches, pad_batch, to_device
-from ..models.calibration import calibrate, cached_choice
+from ..models.calibration import cached_choice, calibrate, keep_path
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import activation_from_path, load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import files_digest, model_identity
@@ -203,21 +203,13 @@ class CrossEncoderReranker(PairReranker):
                                     self.threads, items=items)
         finally:
             self.session, self.model = session, model
-        self.calibrating = None
-        if self.choice.path == "torch":
-            self.session, self.backend = None, "torch"
-        else:
-            self.model, self.backend = None, "onnx"
+        keep_path(self, self.choice.path)
 
     def pin(self, path: str) -> None:
         """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice,
         so every worker computes exactly what the driver would."""
         if self.calibrating and path in self.calibrating:
-            self.calibrating = None
-            if path == "torch":
-                self.session, self.backend = None, "torch"
-            else:
-                self.model, self.backend = None, "onnx"
+            keep_path(self, path)
 
     def score_pairs(self, queries, passages) -> np.ndarray:
         if self.calibrating and len(passages) >= MIN_CALIBRATION_PAIRS:  # a few pairs would time noise
