@@ -128,10 +128,19 @@ def main() -> int:
                    "ray_stages": sides["ray"]["stages"], **same}
             row["ratio_command"] = round(row["ray_command_s"] / row["local_command_s"], 3)
             row["ray_overhead"] = overhead(sides["ray"]["stages"])
+            # start-up paid once per experiment: how many stages started the pool, and the models
+            # workers loaded (stages after the first that built nothing found their model loaded)
+            reports = [report for reports in sides["ray"]["stages"].values() for report in reports or []]
+            row["ray_stages_n"] = len(reports)
+            row["pool_starts"] = sum(bool(report.get("pool", {}).get("started")) for report in reports)
+            row["pool_start_s"] = round(sum(report.get("pool", {}).get("start_s", 0.0) for report in reports), 2)
+            row["model_loads"] = sum(worker.get("init_s", 0.0) > 0 for report in reports
+                                     for worker in report["per_worker"].values())
             if row["local_rerank_s"]:
                 row["ratio_rerank"] = round(row["ray_rerank_s"] / row["local_rerank_s"], 3)
             results.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k not in ("ray_stages", "ray_overhead")}), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("ray_stages", "ray_overhead")},
+                             default=str), flush=True)
             for stage in row["ray_overhead"]["stages"]:
                 print("   ", json.dumps(stage), flush=True)
         finally:
@@ -141,12 +150,13 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1, default=str) + "\n")
     print("| round | order | local command s | Ray command s | ratio | local rerank s | Ray rerank s | ratio | "
-          "runs identical | leaderboard identical |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "runs identical | leaderboard identical | Ray stages | pool starts (s) | model loads |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['round']} | {r['order']} | {r['local_command_s']} | {r['ray_command_s']} | {r['ratio_command']} | "
               f"{r['local_rerank_s']} | {r['ray_rerank_s']} | {r.get('ratio_rerank', '')} | "
-              f"{r['identical_runs']}/{r['runs']} | {r['leaderboard_identical']} |")
+              f"{r['identical_runs']}/{r['runs']} | {r['leaderboard_identical']} | {r['ray_stages_n']} | "
+              f"{r['pool_starts']} ({r['pool_start_s']}) | {r['model_loads']} |")
     return 0 if all(r["identical_runs"] == r["runs"] and r["leaderboard_identical"] for r in results) else 1
 
 

@@ -44,6 +44,24 @@ def test_the_faster_exact_path_wins_and_is_cached():
     assert cached_choice("unit", "model-b", ["torch", "onnx"], 1) is None  # another thread count: measured anew
 
 
+def test_a_batch_size_candidate_that_is_faster_is_kept_with_its_batch_size():
+    from types import SimpleNamespace
+
+    from workbench.models.calibration import candidates_for, keep_path, split_path
+
+    assert candidates_for(("torch", "onnx"), tune_batch=True) == ("torch", "onnx", "torch@16", "onnx@16")
+    assert candidates_for(("torch", "onnx"), tune_batch=False) == ("torch", "onnx")
+    assert split_path("onnx@16") == ("onnx", 16) and split_path("torch") == ("torch", None)
+    choice = calibrate("unit", "model-e", {"torch": _path(0.03), "torch@16": _path(0.0, shift=1e-7)}, threads=2,
+                       say=lambda _: None)
+    assert choice.path == "torch@16"
+    component = SimpleNamespace(session="an ONNX session", model="a torch model", backend="onnx",
+                                calibrating=("torch", "torch@16"), batch_size=32)
+    keep_path(component, choice.path)
+    assert (component.backend, component.batch_size, component.session, component.calibrating) == (
+        "torch", 16, None, None)
+
+
 def test_an_inexact_path_is_never_chosen_however_fast():
     choice = calibrate("unit", "model-c", {"torch": _path(0.03), "fast-but-off": _path(0.0, shift=1e-4)},
                        threads=2, say=lambda _: None)
@@ -63,7 +81,9 @@ def test_cross_encoder_auto_calibrates_once_and_keeps_its_key(tmp_path, monkeypa
     queries = ["what is a cat"] * 60 + ["dog"] * 60
     passages = ["the cat sat on the mat", "a dog", "mat", "what is the cat on"] * 30
     first = get_reranker(f"cross-encoder:{model}")
-    assert first.config()["backend"] == "auto" and first.calibrating == ("torch", "onnx")
+    # each exact backend at the default batch size and at 16 (the batch size was left to the workbench)
+    assert first.config()["backend"] == "auto" and first.calibrating == ("torch", "onnx", "torch@16", "onnx@16")
+    assert get_reranker(f"cross-encoder:{model},batch_size=32").calibrating == ("torch", "onnx")
     key = first.fingerprint
     real_run = first.session.run
 
@@ -73,13 +93,14 @@ def test_cross_encoder_auto_calibrates_once_and_keeps_its_key(tmp_path, monkeypa
 
     monkeypatch.setattr(first.session, "run", slowed)
     scores = first.score_pairs(queries, passages)
-    assert first.choice.path == "torch" and first.numerics()["backend"] == "torch" and first.session is None
+    assert first.choice.path in ("torch", "torch@16") and first.numerics()["backend"] == "torch"
+    assert first.session is None and first.batch_size == (16 if first.choice.path == "torch@16" else 32)
     exact = get_reranker(f"cross-encoder:{model},backend=torch").score_pairs(queries, passages)
     np.testing.assert_allclose(scores, exact, atol=1e-6)
     # a second instance reads the decision: torch only, no ONNX session, the same key
     second = get_reranker(f"cross-encoder:{model}")
-    assert second.choice.cached and second.choice.path == "torch" and second.session is None
-    assert second.fingerprint == key and second.calibrating is None
+    assert second.choice.cached and second.choice.path == first.choice.path and second.session is None
+    assert second.fingerprint == key and second.calibrating is None and second.batch_size == first.batch_size
     # a forced backend is its own key (it is asked for by name)
     assert get_reranker(f"cross-encoder:{model},backend=onnx").fingerprint != key
 
@@ -93,7 +114,7 @@ def test_dense_encoder_auto_calibrates_once(tmp_path, monkeypatch):
     texts = ["the cat sat on the mat", "a dog", "mat", "what is the cat on"] * 30
     first = get_reranker(f"dense:{model},pooling=cls")
     first.encoder.encode(texts[:5])  # a handful of texts (a few queries) does not decide
-    assert first.encoder.calibrating == ("torch", "onnx") and first.encoder.choice is None
+    assert first.encoder.calibrating == ("torch", "onnx", "torch@16", "onnx@16") and first.encoder.choice is None
     encoder = first.encoder
     key = first.fingerprint
     real_run = encoder.session.run
@@ -104,11 +125,13 @@ def test_dense_encoder_auto_calibrates_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(encoder.session, "run", slowed)
     vectors = encoder.encode(texts)
-    assert encoder.choice.path == "torch" and encoder.session is None and first.numerics()["backend"] == "torch"
+    assert encoder.choice.path in ("torch", "torch@16") and encoder.session is None
+    assert first.numerics()["backend"] == "torch"
     exact = get_reranker(f"dense:{model},pooling=cls,backend=torch").encoder.encode(texts)
     np.testing.assert_allclose(vectors, exact, atol=1e-6)
     second = get_reranker(f"dense:{model},pooling=cls")
     assert second.encoder.choice.cached and second.encoder.backend == "torch" and second.encoder.session is None
+    assert second.encoder.batch_size == encoder.batch_size
     assert second.fingerprint == key
 
 
@@ -123,6 +146,10 @@ def test_a_ray_worker_runs_the_drivers_exact_path(tmp_path, monkeypatch):
     driver = get_reranker(f"dense:{model},pooling=cls")
     path = settle_exact_path(driver, None)  # settled here, on the driver (too little to measure: its default)
     assert path in ("torch", "onnx") and driver.encoder.calibrating is None and driver.encoder.backend == path
+    # a measured choice with a batch size travels whole: the worker forms the driver's batches
+    pinned = get_reranker(f"dense:{model},pooling=cls")
+    pinned.encoder.pin("torch@16")
+    assert (pinned.encoder.backend, pinned.encoder.batch_size, pinned.encoder.calibrating) == ("torch", 16, None)
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "worker-cache"))  # a worker that has measured nothing
     recipe = ModelRecipe(f"dense:{model},pooling=cls", None, None, "cpu", "encoder", driver.encoder.fingerprint,
                          None, path)

@@ -62,13 +62,26 @@ def test_precision_and_backend_reach_the_manifest_and_the_leaderboard(tiny):
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnx / onnxruntime not installed")
-def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path):
+def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path, monkeypatch):
+    import workbench.rerankers.rerank as rerank_module
     from workbench.experiment.precision import check_precision, write_report
 
     bench, model = tiny
+    real_rerank_run = rerank_module.rerank_run
+    caches: dict[str, tuple[bool, bool]] = {}
+
+    def spy(candidates, topics, collection, reranker, **options):
+        caches[options["desc"]] = (options["cache"] is not None, getattr(reranker, "cache_passages", None))
+        return real_rerank_run(candidates, topics, collection, reranker, **options)
+
+    monkeypatch.setattr(rerank_module, "rerank_run", spy)
     report = check_precision(bench.session, f"dense:{model}", datasets=["dl19"])
     by_path = {r.path: r for r in report.results}
-    assert list(by_path) == ["torch fp32 (exact)", "onnx fp32", "torch bf16", "onnx int8"]
+    assert list(by_path) == ["torch fp32 (exact)", "onnx fp32", "torch fp32 batch 16", "onnx fp32 batch 16",
+                             "torch bf16", "onnx int8"]
+    # another batch size has the exact path's key: it is computed afresh, not read from the caches
+    assert caches["dl19 torch fp32 batch 16"] == (False, False) and caches["dl19 torch fp32 (exact)"] == (True, True)
+    assert by_path["torch fp32 batch 16"].max_score_diff < 1e-6 and by_path["torch fp32 batch 16"].safe()
     exact = by_path["torch fp32 (exact)"]
     assert exact.max_score_diff == 0 and exact.top10_changed == 0 and exact.safe()
     assert all(value == 0 for value in exact.deltas.values())
@@ -78,7 +91,7 @@ def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path
         assert -1 <= result.kendall_tau_min <= result.kendall_tau_mean <= 1
     markdown, data = write_report(report, tmp_path / "out" / "tiny")
     saved = json.loads(data.read_text())
-    assert saved["verdicts"]["torch fp32 (exact)"] is True and len(saved["results"]) == 4
+    assert saved["verdicts"]["torch fp32 (exact)"] is True and len(saved["results"]) == 6
     assert "| dl19 | onnx int8 |" in markdown.read_text()
     with pytest.raises(WorkbenchError, match="unknown path"):
         check_precision(bench.session, f"dense:{model}", datasets=["dl19"], paths=["gpu fp8"])

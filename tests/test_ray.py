@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.
 
 from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.data.collection import Collection  # noqa: E402
-from workbench.engines.ray import ModelRecipe, RayEngine  # noqa: E402
+from workbench.engines.ray import ModelRecipe, RayEngine, close_pool  # noqa: E402
 from workbench.experiment import Workbench  # noqa: E402
 from workbench.models.vector_cache import VectorCache  # noqa: E402
 
@@ -116,6 +116,28 @@ def test_a_vector_reranker_encodes_its_passages_on_ray_in_the_local_groups(clust
 
 
 @pytest.mark.data
+def test_one_pool_serves_every_stage_of_an_experiment_and_keeps_its_models(cluster, models, data_dir, tmp_path,
+                                                                           monkeypatch):
+    system = f"official-bm25+{bi_encoder(models)}"
+    local = _workbench(data_dir, tmp_path / "local", tmp_path / "cache-local", monkeypatch)
+    close_pool()  # earlier tests' pool (this process keeps one while its settings hold)
+    engine = RayEngine(workers=2, progress=False)
+    bench = _workbench(data_dir, tmp_path / "ray", tmp_path / "cache-ray", monkeypatch, engine)
+    stages = []
+    for dataset in ("dl19", "dl20"):
+        on_ray = bench.produce(system, dataset)
+        assert _sha(on_ray) == _sha(local.produce(system, dataset))
+        (stage,) = on_ray.manifest["engine_stages"]
+        stages.append(stage)
+    first, second = stages
+    assert first["pool"]["started"] and first["pool"]["start_s"] > 0
+    # DL20's stage found the pool running and its workers holding the model: no start-up at all
+    assert not second["pool"]["started"] and second["pool"]["start_s"] == 0 and second["pool"]["stage_of_pool"] == 2
+    assert all(worker["init_s"] == 0 for worker in second["per_worker"].values())
+    assert set(second["per_worker"]) <= set(first["per_worker"])
+
+
+@pytest.mark.data
 def test_a_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, models, data_dir, tmp_path, monkeypatch,
                                                                local_cross_encoder_run):
     system, local = f"official-bm25+{cross_encoder(models)}", local_cross_encoder_run
@@ -171,6 +193,8 @@ def test_bm25_on_ray_searches_topic_shards_and_gives_the_local_run(cluster, data
     assert _sha(on_ray) == _sha(local)
     (stage,) = on_ray.manifest["engine_stages"]
     assert stage["stage"] == "bm25" and stage["items"] == 54 and stage["workers"] == 2
+    # every worker is up before the first shard is dealt: both search (3 shards of 20, 20, 14 topics)
+    assert stage["workers_busy"] == 2
 
 
 @pytest.mark.data

@@ -1,11 +1,13 @@
 """Run the expensive stages on a Ray cluster, with the same results as on one machine.
 
-``workbench eval --engine ray [--ray-address ADDRESS]`` hands three kinds of work to Ray Data
-actor pools (each actor loads its model, or its Lucene searcher, once):
+``workbench eval --engine ray [--ray-address ADDRESS]`` hands three kinds of work to one pool of
+Ray actors per experiment: started at the first stage, kept for every later one, each actor
+keeping the models (or Lucene searchers) it loaded, so start-up is paid once, not per system x
+dataset:
 
 * **reranking**: the pairs the score cache does not hold, cut into the very chunks the local
-  path scores one after another (``Reranker.pairs_batch_size`` pairs), become a Ray Dataset
-  of one row per chunk; actors score the rows, the driver alone writes the score cache and the
+  path scores one after another (``Reranker.pairs_batch_size`` pairs), become rows dealt to
+  the actors one at a time as each frees up; actors score the rows, the driver alone writes the score cache and the
   run (one writer: nothing lost, nothing written twice). A vector reranker (dense, SPLADE)
   sends its passage encoding instead (below) and then scores locally from the vector cache,
   which costs only query encodings and dot products.
@@ -19,8 +21,8 @@ actor pools (each actor loads its model, or its Lucene searcher, once):
 Why chunks and groups rather than single pairs: some models' outputs depend, in the last bits,
 on which texts share a padded batch (SPLADE-tiny in torch moves by up to 4.5e-6 with the batch
 composition), so the local batches are reproduced exactly and a run computed on Ray has the
-same sha256 as the local one. Ray retries the task of an actor that dies (Ray Data restarts it),
-and an interrupted driver resumes from the score cache and the vector segments it wrote.
+same sha256 as the local one. Ray restarts an actor that dies and retries its call, and an
+interrupted driver resumes from the score cache and the vector segments it wrote.
 
 The model a worker builds is checked against the driver's: same reranker (or encoder)
 fingerprint, or the worker refuses to score. Workers need the workbench installed, and the
@@ -28,7 +30,6 @@ data directory, models and index at the same paths (shared storage), as Ray's ow
 """
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import socket
@@ -70,7 +71,6 @@ def require_ray() -> Any:
     leave_signals_to_the_jvm()
     try:
         import ray
-        import ray.data  # noqa: F401
     except ImportError:
         raise WorkbenchError("--engine ray needs Ray: pip install -e '.[ray]' (make setup installs it)") from None
     return ray
@@ -91,6 +91,13 @@ class ModelRecipe:
     cwd: str | None = None
     #: backend=auto's exact path as the driver chose it: workers run it rather than measure their own
     exact_path: str | None = None
+
+    @property
+    def reuse_key(self) -> tuple[Any, ...]:
+        """What a worker keeps a built model under between stages: the same model whatever the
+        dataset (its fingerprint says so; one that depends on the collection, TF-IDF, has the
+        collection in it)."""
+        return (self.role, self.spec, self.device, self.fingerprint, self.cwd, self.exact_path)
 
     def build(self) -> Any:
         """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
@@ -130,27 +137,12 @@ def settle_exact_path(model: Any, dataset: Any) -> str | None:
             target.encode(passages)
         if target.calibrating:  # too few texts to measure on: the driver runs (and pins) its default path
             target.pin(target.backend)
-    return target.backend
+    # the measured path names its batch size when it is not the default one (torch@16)
+    return target.choice.path if getattr(target, "choice", None) is not None else target.backend
 
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class _Actor:
-    """What every actor reports: its id, and the seconds it took to start (sent with its first row)."""
-
-    def _started(self, started: float) -> None:
-        self.worker = _worker_id()
-        self.init_s = time.perf_counter() - started
-
-    def _result(self, index: np.ndarray, payloads: list[bytes], seconds: list[float], items: list[int]):
-        init = [self.init_s] + [0.0] * (len(payloads) - 1)
-        self.init_s = 0.0
-        return {"index": np.asarray(index, dtype=np.int64), "payload": np.array(payloads, dtype=object),
-                "seconds": np.asarray(seconds, dtype=np.float64), "items": np.asarray(items, dtype=np.int64),
-                "init_s": np.asarray(init, dtype=np.float64),
-                "worker": np.array([self.worker] * len(payloads), dtype=object)}
 
 
 def _set_threads(cpus: float) -> None:
@@ -159,87 +151,131 @@ def _set_threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
-class PairScorer(_Actor):
-    """Ray actor: scores rows of (chunk index, queries, passages) with the recipe's reranker."""
+class PairScorer:
+    """Scores rows of (chunk index, queries, passages) with the recipe's reranker."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
-        started = time.perf_counter()
         _set_threads(cpus)
         self.reranker = recipe.build()
-        self._started(started)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        payloads, seconds, items = [], [], []
-        for queries, passages in zip(batch["queries"], batch["passages"]):
-            started = time.perf_counter()
-            scores = np.asarray(self.reranker.score_pairs(list(queries), list(passages)), dtype=np.float64)
-            seconds.append(time.perf_counter() - started)
-            items.append(len(passages))
-            payloads.append(pickle.dumps(scores, protocol=5))
-        return self._result(batch["index"], payloads, seconds, items)
+    def __call__(self, row: dict[str, Any]) -> tuple[Any, int]:
+        scores = np.asarray(self.reranker.score_pairs(list(row["queries"]), list(row["passages"])), dtype=np.float64)
+        return scores, len(row["passages"])
 
 
-class PassageEncoder(_Actor):
-    """Ray actor: encodes rows of (group index, texts, part, parts) with the recipe's encoder, as
-    the local vector cache would encode the group (one ``encode_passages_uncached`` call); a row
-    that is one of several parts encodes only its run of the group's batches
+class PassageEncoder:
+    """Encodes rows of (group index, texts, part, parts) with the recipe's encoder, as the local
+    vector cache would encode the group (one ``encode_passages_uncached`` call); a row that is one
+    of several parts encodes only its run of the group's batches
     (:func:`~workbench.models.batching.contiguous_parts`), the very batches the whole call forms."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
-        started = time.perf_counter()
         _set_threads(cpus)
         self.encoder = recipe.build()
-        self._started(started)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, row: dict[str, Any]) -> tuple[Any, int]:
         from ..models.batching import contiguous_parts
 
-        payloads, seconds, items = [], [], []
-        for texts, part, parts in zip(batch["texts"], batch["part"], batch["parts"]):
-            started = time.perf_counter()
-            texts = list(texts)
-            if int(parts) == 1:
-                positions = np.arange(len(texts))
-            else:
-                positions = contiguous_parts(self.encoder.passage_batch_plan(texts), int(parts))[int(part)]
-            vectors = self.encoder.encode_passages_uncached([texts[i] for i in positions])
-            seconds.append(time.perf_counter() - started)
-            items.append(len(positions))
-            payloads.append(pickle.dumps((positions, vectors), protocol=5))
-        return self._result(batch["index"], payloads, seconds, items)
+        texts, part, parts = list(row["texts"]), int(row["part"]), int(row["parts"])
+        if parts == 1:
+            positions = np.arange(len(texts))
+        else:
+            positions = contiguous_parts(self.encoder.passage_batch_plan(texts), parts)[part]
+        vectors = self.encoder.encode_passages_uncached([texts[i] for i in positions])
+        return (positions, vectors), len(positions)
 
 
-class BM25Searcher(_Actor):
-    """Ray actor: one Pyserini searcher over the index; rows are shards of topics."""
+class BM25Searcher:
+    """One Pyserini searcher over the index; rows are shards of topics."""
 
     def __init__(self, index_path: str, config: Any, cpus: float = 1.0):
         import dataclasses
 
         from ..first_stage.bm25 import BM25Retriever
 
-        started = time.perf_counter()
         self.retriever = BM25Retriever(index_path, dataclasses.replace(config, threads=max(1, int(cpus))))
-        self._started(started)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        payloads, seconds, items = [], [], []
-        for qids, queries in zip(batch["qids"], batch["queries"]):
+    def __call__(self, row: dict[str, Any]) -> tuple[Any, int]:
+        return self.retriever.hits(list(row["qids"]), list(row["queries"])), len(row["qids"])
+
+
+#: what a pool's worker can hold, by name (the name travels to the worker, not the class)
+COMPONENTS: dict[str, type] = {"PairScorer": PairScorer, "PassageEncoder": PassageEncoder,
+                               "BM25Searcher": BM25Searcher}
+
+
+class StageWorker:
+    """One actor of the experiment's pool (a Ray actor: ``ray.remote(StageWorker)``).
+
+    It lives as long as the pool, across every stage of an experiment, and keeps the last
+    ``keep`` components it built (a reranker, an encoder, a Lucene searcher) keyed by what they
+    were built from, so a model is loaded once per worker per experiment, not once per stage.
+    Ray restarts a killed worker (with nothing loaded) and retries its call."""
+
+    def __init__(self, cpus: float = 1.0, keep: int = 2):
+        from collections import OrderedDict
+
+        started = time.perf_counter()
+        leave_signals_to_the_jvm()
+        _set_threads(cpus)
+        self.cpus, self.keep = cpus, max(1, int(keep))
+        self.components: "OrderedDict[Any, Any]" = OrderedDict()
+        self.worker = _worker_id()
+        self.start_s = time.perf_counter() - started
+
+    def ready(self) -> tuple[str, float]:
+        """(worker id, seconds its start took): the pool waits for every worker before it deals rows."""
+        return self.worker, self.start_s
+
+    def run(self, kind: str, key: Any, arguments: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each row through the component ``kind`` built from ``arguments`` (built here once, kept
+        under ``key``): its index, pickled result, seconds, items, this call's build seconds, and
+        the worker's id."""
+        init_s = 0.0
+        component = self.components.get(key)
+        if component is None:
             started = time.perf_counter()
-            hits = self.retriever.hits(list(qids), list(queries))
-            seconds.append(time.perf_counter() - started)
-            items.append(len(qids))
-            payloads.append(pickle.dumps(hits, protocol=5))
-        return self._result(batch["index"], payloads, seconds, items)
+            component = COMPONENTS[kind](**arguments, cpus=self.cpus)
+            init_s = time.perf_counter() - started
+            self.components[key] = component
+            while len(self.components) > self.keep:  # the least recently used goes: bounded memory
+                self.components.popitem(last=False)
+        self.components.move_to_end(key)
+        results = []
+        for row in rows:
+            started = time.perf_counter()
+            payload, items = component(row)
+            results.append({"index": int(row["index"]), "payload": pickle.dumps(payload, protocol=5),
+                            "seconds": time.perf_counter() - started, "items": int(items), "init_s": init_s,
+                            "worker": self.worker})
+            init_s = 0.0
+        return results
+
+
+@dataclass
+class ActorPool:
+    """The workers of one experiment: started once, reused by every stage whose resources match."""
+
+    key: tuple[Any, ...]
+    actors: list[Any]
+    start_s: float
+    workers_start_s: dict[str, float]
+    stages: int = 0
 
 
 @dataclass
 class StageReport:
-    """What one stage did on the cluster: rows, items, and each worker's share and throughput."""
+    """What one stage did on the cluster: rows, items, and each worker's share and throughput.
+
+    ``workers``: the pool's actors; ``pool``: whether this stage started the pool (and what that
+    took) or found it running, so the manifests show start-up paid once per experiment."""
 
     stage: str
     unit: str
+    workers: int = 0
     items: int = 0
     wall_s: float = 0.0
+    pool: dict[str, Any] = field(default_factory=dict)
     per_worker: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def add(self, worker: str, items: int, seconds: float, init_s: float = 0.0) -> None:
@@ -251,23 +287,42 @@ class StageReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "unit": self.unit, "items": self.items, "wall_s": round(self.wall_s, 3),
-                "workers": len(self.per_worker),
+                "workers": self.workers, "workers_busy": len(self.per_worker), "pool": self.pool,
                 "per_worker": {worker: {"items": int(v["items"]), "busy_s": round(v["busy_s"], 3),
                                         "init_s": round(v["init_s"], 3),
                                         f"{self.unit}s_per_s": round(v["items"] / v["busy_s"], 2) if v["busy_s"] else None}
                                for worker, v in sorted(self.per_worker.items())}}
 
 
+#: the pool this process holds (one at a time: a local cluster's CPUs are the pool's while it lives)
+_LIVE_POOL: ActorPool | None = None
+
+
+def close_pool() -> None:
+    """End the workers of this process's pool, if any (the next stage starts a new one)."""
+    global _LIVE_POOL
+    pool, _LIVE_POOL = _LIVE_POOL, None
+    if pool is not None:
+        import ray
+
+        for actor in pool.actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - a worker already gone, a cluster already shut down
+                pass
+
+
 class RayEngine:
     """Runs reranking, collection encoding and BM25 on a Ray cluster (see the module docstring).
 
     ``address``: an existing cluster (``auto``, ``ray://host:10001``); None starts a local one
-    on this machine (or joins the one this process already started). ``workers``: actors per
-    stage (default: the cluster's CPUs / ``cpus_per_worker``, or its GPUs when the device is a
+    on this machine (or joins the one this process already started). ``workers``: actors of the
+    experiment's pool, started at the first stage and kept for the next ones (default: the cluster's CPUs / ``cpus_per_worker``, or its GPUs when the device is a
     GPU). ``batch_size``: rows (chunks of pairs, groups of passages, shards of topics) per actor
     call. ``rows_per_worker``: with fewer passage groups than this many per worker, groups are
     shared out in parts (cut at batch boundaries). ``topics_per_shard``: BM25 topics per row
-    (default: about two rows per worker). None of these changes a result. ``on_result`` is
+    (default: about two rows per worker). ``keep_models``: models (or searchers) each worker keeps
+    loaded for later stages. None of these changes a result. ``on_result`` is
     called with each row's worker and index as the driver takes it in (progress hooks, and the
     fault tests); ``init_options`` go to ``ray.init``.
     """
@@ -276,7 +331,7 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
-                 topics_per_shard: int | None = None, rows_per_worker: int = 4,
+                 topics_per_shard: int | None = None, rows_per_worker: int = 4, keep_models: int = 2,
                  on_result: Callable[[dict[str, Any]], None] | None = None, init_options: dict[str, Any] | None = None):
         if workers is not None and workers < 1:
             raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
@@ -290,6 +345,7 @@ class RayEngine:
         self.progress = progress
         self.topics_per_shard = topics_per_shard
         self.rows_per_worker = rows_per_worker
+        self.keep = max(1, int(keep_models))
         self.on_result = on_result
         self.init_options = dict(init_options or {})
         self.reports: list[StageReport] = []
@@ -309,11 +365,6 @@ class RayEngine:
             except Exception as error:  # noqa: BLE001 - connection errors come in many types
                 raise WorkbenchError(f"cannot start or reach the Ray cluster{f' at {self.address}' if self.address else ''}: "
                                      f"{_first_line(error)}") from None
-        # the driver shows its own progress bar; Ray Data's bars and per-dataset logs would interleave
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
         return ray
 
     def _pool(self, device: str) -> tuple[int, float]:
@@ -334,48 +385,96 @@ class RayEngine:
             return max(1, int(resources.get("GPU", 1) // gpus)), gpus
         return max(1, int(resources.get("CPU", 1) // self.cpus_per_worker)), gpus
 
-    def _map(self, stage: str, unit: str, rows: list[dict[str, Any]], actor: type, arguments: dict[str, Any],
-             device: str = "cpu") -> Iterator[tuple[int, Any]]:
-        """Rows through an actor pool: yields (row index, unpickled payload) as rows finish."""
+    def _actor_pool(self, device: str) -> tuple[ActorPool, bool]:
+        """The experiment's pool for a stage on ``device`` and whether it was started now: the
+        running one when it has the same workers and resources on the same cluster, else a new
+        one (the old one ended first: on a local cluster its CPUs are needed)."""
+        global _LIVE_POOL
+        ray = self.start()
+        workers, gpus = self._pool(device)
+        context = ray.get_runtime_context()  # the node id: a cluster started anew gets a new one
+        key = (context.get_node_id(), context.get_job_id(), self.address, workers, self.cpus_per_worker, gpus,
+               self.keep)
+        if _LIVE_POOL is not None and _LIVE_POOL.key == key:
+            return _LIVE_POOL, False
+        close_pool()
+        started = time.perf_counter()
+        remote = ray.remote(StageWorker).options(num_cpus=self.cpus_per_worker, num_gpus=gpus or None,
+                                                 # a killed worker is started again and its call retried
+                                                 max_restarts=-1, max_task_retries=-1)
+        actors = [remote.remote(self.cpus_per_worker, self.keep) for _ in range(workers)]
+        try:
+            # every worker up before the first row: rows are then dealt out evenly from the start
+            ready = ray.get([actor.ready.remote() for actor in actors])
+        except Exception as error:  # noqa: BLE001 - a worker that cannot start
+            for actor in actors:
+                ray.kill(actor)
+            raise _as_workbench_error(error, "start") from None
+        _LIVE_POOL = ActorPool(key, actors, time.perf_counter() - started, dict(ready))
+        return _LIVE_POOL, True
+
+    def _map(self, stage: str, unit: str, rows: list[dict[str, Any]], kind: str, arguments: dict[str, Any],
+             key: Any, device: str = "cpu") -> Iterator[tuple[int, Any]]:
+        """Rows through the experiment's pool: yields (row index, unpickled payload) as rows finish.
+        Each worker builds the component ``kind`` from ``arguments`` at its first row (or keeps the
+        one it built for an earlier stage under the same ``key``)."""
         if not rows:
             return
         ray = self.start()
+        from collections import deque
+
         from tqdm.auto import tqdm
 
-        workers, gpus = self._pool(device)
-        workers = min(workers, len(rows))
-        report = StageReport(stage, unit)
-        self.reports.append(report)
         started = time.perf_counter()
+        pool, new = self._actor_pool(device)
+        pool.stages += 1
+        report = StageReport(stage, unit, workers=len(pool.actors), pool={
+            "started": new, "start_s": round(pool.start_s, 3) if new else 0.0, "stage_of_pool": pool.stages})
+        self.reports.append(report)
         # largest rows first (longest-processing-time order): the last rows to finish are short,
         # so no worker idles long at the end; the order never changes a result
         rows = sorted(rows, key=lambda row: -row.get("items", 0))
-        dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
-        mapped = dataset.map_batches(actor, fn_constructor_kwargs={**arguments, "cpus": self.cpus_per_worker},
-                                     batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(
-                                         # one row in flight per actor: a free actor takes the next row, so
-                                         # rows are shared out as actors finish, not queued up front
-                                         size=workers, max_tasks_in_flight_per_actor=1),
-                                     num_cpus=self.cpus_per_worker, num_gpus=gpus or None, batch_format="numpy")
+        calls = deque(rows[start:start + self.batch_size] for start in range(0, len(rows), self.batch_size))
+        idle = deque(pool.actors)
+        pending: dict[Any, Any] = {}
         total = int(round(sum(row.get("items", 0) for row in rows)))
-        with tqdm(total=total, desc=f"{stage} on ray ({workers} workers)", unit=unit, leave=False,
+
+        def deal() -> None:
+            # one call in flight per worker: a free worker takes the next call, so rows are shared
+            # out as workers finish, not queued up front
+            while idle and calls:
+                actor = idle.popleft()
+                pending[actor.run.remote(kind, key, arguments, calls.popleft())] = actor
+
+        finished = False
+        with tqdm(total=total, desc=f"{stage} on ray ({len(pool.actors)} workers)", unit=unit, leave=False,
                   disable=not self.progress) as bar:
             try:
-                for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
-                    for index, payload, seconds, items, init, worker in zip(
-                            batch["index"], batch["payload"], batch["seconds"], batch["items"], batch["init_s"],
-                            batch["worker"]):
-                        report.add(str(worker), int(items), float(seconds), float(init))
-                        bar.update(int(items))
-                        yield int(index), pickle.loads(payload)
+                deal()
+                while pending:
+                    (done,), _ = ray.wait(list(pending), num_returns=1)
+                    idle.append(pending.pop(done))
+                    results = ray.get(done)
+                    deal()  # the worker's next call before the driver works on this one's results
+                    for result in results:
+                        report.add(result["worker"], result["items"], result["seconds"], result["init_s"])
+                        bar.update(result["items"])
+                        yield result["index"], pickle.loads(result["payload"])
                         if self.on_result is not None:
-                            self.on_result({"stage": stage, "index": int(index), "worker": str(worker)})
+                            self.on_result({"stage": stage, "index": result["index"], "worker": result["worker"]})
+                finished = True
             except WorkbenchError:
                 raise
             except Exception as error:  # noqa: BLE001 - Ray wraps the worker's exception
                 raise _as_workbench_error(error, stage) from None
             finally:
                 report.wall_s = time.perf_counter() - started
+                if not finished and pending:
+                    close_pool()  # workers busy with calls nobody will collect: a new pool serves the next stage
+
+    def close(self) -> None:
+        """End the experiment's workers (Ray also ends them when this process exits)."""
+        close_pool()
 
     # -- the three stages
     def score_chunks(self, recipe: ModelRecipe, chunks: Sequence[tuple[Sequence[str], Sequence[str]]]
@@ -383,7 +482,8 @@ class RayEngine:
         """Scores of each chunk of (queries, passages), as chunks finish (in any order)."""
         rows = [{"index": i, "queries": list(q), "passages": list(p), "items": len(p)}
                 for i, (q, p) in enumerate(chunks)]
-        yield from self._map("rerank", "pair", rows, PairScorer, {"recipe": recipe}, recipe.device)
+        yield from self._map("rerank", "pair", rows, "PairScorer", {"recipe": recipe}, recipe.reuse_key,
+                             recipe.device)
 
     def encode_groups(self, recipe: ModelRecipe, groups: Sequence[Sequence[str]]) -> Iterator[tuple[int, Any]]:
         """Vectors of each group of passages, as one ``encode_passages_uncached`` call on the group
@@ -399,8 +499,8 @@ class RayEngine:
         rows = [{"index": i * parts + part, "texts": list(texts), "part": part, "parts": parts,
                  "items": len(texts) / parts} for i, texts in enumerate(groups) for part in range(parts)]
         received: dict[int, list[tuple[np.ndarray, Any]]] = {}
-        for row, (positions, vectors) in self._map("encode", "passage", rows, PassageEncoder, {"recipe": recipe},
-                                                    recipe.device):
+        for row, (positions, vectors) in self._map("encode", "passage", rows, "PassageEncoder", {"recipe": recipe},
+                                                    recipe.reuse_key, recipe.device):
             group = row // parts
             received.setdefault(group, []).append((np.asarray(positions, dtype=np.int64), vectors))
             if len(received[group]) == parts:
@@ -420,7 +520,8 @@ class RayEngine:
                  "items": len(qids[start:start + size])} for i, start in enumerate(range(0, len(qids), size))]
         found_qids, docnos, scores = [], [], []
         for _, (shard_qids, shard_docnos, shard_scores) in self._map(
-                "bm25", "query", rows, BM25Searcher, {"index_path": str(index_path), "config": config}):
+                "bm25", "query", rows, "BM25Searcher", {"index_path": str(index_path), "config": config},
+                ("BM25Searcher", str(index_path), repr(config))):
             found_qids.extend(shard_qids)
             docnos.extend(shard_docnos)
             scores.extend(shard_scores)
@@ -490,8 +591,8 @@ def manifest_fields(reports: list[dict[str, Any]], engine: RayEngine | None) -> 
     """Manifest fields of a run: the engine, its workers and each worker's throughput per stage."""
     if engine is None:
         return {"engine": "local", "workers": 1}
-    workers = sorted({worker for report in reports for worker in report["per_worker"]})
-    return {"engine": "ray", "workers": len(workers), "engine_stages": reports, **{
+    workers = max((report["workers"] for report in reports), default=0)
+    return {"engine": "ray", "workers": workers, "engine_stages": reports, **{
         key: value for key, value in engine.describe().items() if key != "engine"}}
 
 

@@ -40,6 +40,9 @@ MAX_TOP10_CHANGED = 0.02
 PATHS: list[tuple[str, dict[str, str]]] = [
     ("torch fp32 (exact)", {"backend": "torch", "precision": "fp32"}),
     ("onnx fp32", {"backend": "onnx", "precision": "fp32"}),
+    # the batch size backend=auto may pick besides the default: exact paths too, checked as the others
+    ("torch fp32 batch 16", {"backend": "torch", "precision": "fp32", "batch_size": "16"}),
+    ("onnx fp32 batch 16", {"backend": "onnx", "precision": "fp32", "batch_size": "16"}),
     ("torch bf16", {"backend": "torch", "precision": "bf16"}),
     ("onnx int8", {"backend": "onnx", "precision": "int8"}),
 ]
@@ -129,9 +132,11 @@ def offered_paths(spec: str) -> list[tuple[str, dict[str, str]]]:
     has_backend = "backend" in declared and "onnx" in tuple(declared["backend"].choices or ())
     offered = []
     for label, options in PATHS:
-        if options["backend"] == "onnx" and not has_backend:
+        if (options["backend"] == "onnx" and not has_backend) or ("batch_size" in options and
+                                                                  "batch_size" not in declared):
             continue
-        offered.append((label, options if has_backend else {"precision": options["precision"]}))
+        offered.append((label, options if has_backend else {key: value for key, value in options.items()
+                                                            if key != "backend"}))
     return offered
 
 
@@ -176,6 +181,7 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
         candidate_run = session.produce(candidates, dataset_name).run
         reference: pd.DataFrame | None = None
         reference_eval = None
+        reference_key = None
         for label, options in offered:
             path_spec = with_options(spec, options)
             started = time.perf_counter()
@@ -186,8 +192,17 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
                     report.skipped[dataset_name] = str(error).splitlines()[0]
                     break
                 raise
+            cache = session.score_cache()
+            if reference_key is None:
+                reference_key = reranker.fingerprint
+            elif reranker.fingerprint == reference_key:
+                # a path with the exact path's key (another batch size): its scores would be read back
+                # from the caches, so it computes every score and vector afresh
+                cache = None
+                if hasattr(reranker, "cache_passages"):
+                    reranker.cache_passages = False
             run, _ = rerank_run(candidate_run, dataset.judged_topics, session.collection(dataset), reranker,
-                                depth=depth, cache=session.score_cache(), progress=session.progress,
+                                depth=depth, cache=cache, progress=session.progress,
                                 desc=f"{dataset_name} {label}")
             seconds = time.perf_counter() - started
             evaluation = evaluate_run(run, dataset.qrels, dataset.relevance_level, CHECK_METRICS)

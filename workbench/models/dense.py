@@ -161,7 +161,7 @@ class DenseEncoder(TextEncoder):
     onnx_output = "last_hidden_state"
 
     def __init__(self, model: str | os.PathLike, pooling: str | None = None, normalize: bool | None = None,
-                 max_length: int | None = None, batch_size: int = 32, max_tokens: int | None = 16384,
+                 max_length: int | None = None, batch_size: int | None = None, max_tokens: int | None = 16384,
                  device: str | None = None, precision: str | None = None, query_prefix: str = "",
                  passage_prefix: str = "", backend: str = "auto", threads: int | None = None,
                  dtype: str | None = None, pad_to: int | None = None):

@@ -18,7 +18,7 @@ import torch
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import length_sorted_batches, pad_batch, to_device
-from .calibration import cached_choice, calibrate, keep_path
+from .calibration import cached_choice, calibrate, candidates_for, keep_path, split_path
 from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
@@ -101,7 +101,7 @@ class TextEncoder:
     onnx_recipe = ONNX_RECIPE
     onnx_inputs = ("input_ids", "attention_mask")
 
-    def __init__(self, model: str | os.PathLike, model_class: Any, *, batch_size: int = 32,
+    def __init__(self, model: str | os.PathLike, model_class: Any, *, batch_size: int | None = 32,
                  max_tokens: int | None = None, device: str | None = None, precision: str | None = None,
                  backend: str = "torch", threads: int | None = None, dtype: str | None = None):
         owner = f"{self.kind} encoder"
@@ -121,17 +121,21 @@ class TextEncoder:
             raise WorkbenchError(f"the {self.kind} reranker has no backend=onnx; use backend=torch")
         self.directory = resolve_model_dir(self.model_name, self.kind, download=False)
         self.identity = files_digest(model_file_hashes(self.directory))
+        #: None: the batch size is the workbench's to choose (32, or what backend=auto measured faster)
+        self.tune_batch = batch_size is None
+        self.batch_size = BATCH_SIZE.parse(32 if batch_size is None else batch_size, owner)
+        candidates = candidates_for(AUTO_CANDIDATES, self.tune_batch)
         if self.auto_exact:
-            found = cached_choice(self.kind, self.identity, AUTO_CANDIDATES, configure_threads(
+            found = cached_choice(self.kind, self.identity, candidates, configure_threads(
                 THREADS.parse(threads, owner)))
             if found is not None:
                 self.choice = found
-                self.backend = found.path
+                self.backend, size = split_path(found.path)
+                self.batch_size = size or self.batch_size
             else:
-                self.calibrating = AUTO_CANDIDATES
+                self.calibrating = candidates
         self.tokenizer = load_tokenizer(self.directory, self.kind)
         self.model_class = model_class
-        self.batch_size = BATCH_SIZE.parse(batch_size, owner)
         self.max_tokens = MAX_TOKENS.parse(None if max_tokens == 0 else max_tokens, owner)
         threads = THREADS.parse(threads, owner)
         self.session: Any = None
@@ -153,18 +157,21 @@ class TextEncoder:
         self._vector_cache: VectorCache | None = None
 
     def pin(self, path: str) -> None:
-        """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice."""
+        """Run ``path`` (``torch``/``onnx``, ``@N`` with a batch size) without measuring: a Ray worker
+        takes the driver's choice."""
         if self.calibrating and path in self.calibrating:
             keep_path(self, path)
 
     def _calibrate(self, sample: Sequence[str], encode: Callable[[Sequence[str]], Any]) -> None:
-        """Time torch fp32 and ONNX Runtime fp32 on ``sample`` (``encode``: texts -> outputs), keep
-        the faster exact one, drop the other (:func:`.calibration.calibrate`)."""
-        session, model, candidates = self.session, self.model, self.calibrating
+        """Time torch fp32 and ONNX Runtime fp32 (at each candidate batch size) on ``sample``
+        (``encode``: texts -> outputs), keep the fastest exact one, drop the other backend
+        (:func:`.calibration.calibrate`)."""
+        session, model, candidates, batch_size = self.session, self.model, self.calibrating, self.batch_size
         self.calibrating = None
 
         def outputs_with(path: str) -> np.ndarray:
-            self.session = session if path == "onnx" else None
+            backend, size = split_path(path)
+            self.session, self.batch_size = (session if backend == "onnx" else None), size or batch_size
             return np.asarray(encode(sample), dtype=np.float64).reshape(-1)
 
         try:
@@ -172,7 +179,7 @@ class TextEncoder:
                                                                for name in candidates}, self.threads,
                                     items=len(sample))
         finally:
-            self.session = session
+            self.session, self.batch_size = session, batch_size
         keep_path(self, self.choice.path)
 
     def config(self) -> dict[str, Any]:

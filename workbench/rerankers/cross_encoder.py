@@ -32,8 +32,8 @@ import torch
 
 from ..core.errors import WorkbenchError
 from ..core.options import Option
-from ..models.batching import length_sorted_batches, pad_batch, to_device
-from ..models.calibration import cached_choice, calibrate, keep_path
+from ..models.batching import length_sorted_batches, pad_batch, scatter, to_device
+from ..models.calibration import cached_choice, calibrate, candidates_for, keep_path, split_path
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import activation_from_path, load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import files_digest, model_identity
@@ -155,6 +155,8 @@ class CrossEncoderReranker(PairReranker):
             activation, sentence_transformers_activation(self.directory, self.hf_config))
         self.activation = activation_from_path(self.activation_path)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 32)
+        #: whether backend=auto may time other batch sizes too (the user left the batch size to it)
+        self.tune_batch = batch_size is None
         self.input_names = [name for name in self.tokenizer.model_input_names
                             if name in ("input_ids", "attention_mask", "token_type_ids")]
         if "input_ids" not in self.input_names or "attention_mask" not in self.input_names:
@@ -177,25 +179,29 @@ class CrossEncoderReranker(PairReranker):
         self.choice = None
         if backend == "auto" and self.session is not None:
             # torch fp32 and ONNX Runtime fp32 are both exact here: which is faster depends on the CPU
-            candidates = ("torch", "onnx")
+            candidates = candidates_for(("torch", "onnx"), self.tune_batch)
             found = cached_choice(self.kind, files_digest(self.identity["files"]), candidates, self.threads)
             if found is not None:
                 self.choice = found
-                if found.path == "torch":
-                    self.session, self.backend = None, "torch"
+                keep_path(self, found.path)
             else:
                 self.calibrating = candidates
         if self.backend == "torch" or self.calibrating:
             self.model = self._load_torch_model().to(self.device if self.backend == "torch" else resolve_device("cpu"))
 
-    def _calibrate(self, arrays_batches: list[dict[str, np.ndarray]], items: int) -> None:
-        """Time torch fp32 and ONNX fp32 on the same padded batches of real pairs, keep the faster
-        exact one (:mod:`workbench.models.calibration`), drop the other."""
+    def _calibrate(self, features: dict[str, list[list[int]]], items: int) -> None:
+        """Time torch fp32 and ONNX fp32 (at each candidate batch size) on the same real pairs,
+        keep the fastest exact one (:mod:`workbench.models.calibration`), drop the other backend."""
         session, model = self.session, self.model
+        lengths = [len(ids) for ids in features["input_ids"]]
 
         def scores_with(path: str) -> np.ndarray:
-            self.session, self.model = (session, None) if path == "onnx" else (None, model)
-            return np.concatenate([self._score_batch(arrays) for arrays in arrays_batches])
+            backend, size = split_path(path)
+            self.session, self.model = (session, None) if backend == "onnx" else (None, model)
+            batches = length_sorted_batches(lengths, size or self.batch_size)
+            results = [self._score_batch(pad_batch(features, indices, self.pad_values, self.tokenizer.padding_side))
+                       for indices in batches]
+            return scatter(len(lengths), batches, results)
 
         try:
             self.choice = calibrate(self.kind, files_digest(self.identity["files"]),
@@ -206,7 +212,7 @@ class CrossEncoderReranker(PairReranker):
         keep_path(self, self.choice.path)
 
     def pin(self, path: str) -> None:
-        """Run ``path`` (``torch``/``onnx``) without measuring: a Ray worker takes the driver's choice,
+        """Run ``path`` (``torch``/``onnx``, ``@N`` with a batch size) without measuring: a Ray worker takes the driver's choice,
         so every worker computes exactly what the driver would."""
         if self.calibrating and path in self.calibrating:
             keep_path(self, path)
@@ -214,10 +220,7 @@ class CrossEncoderReranker(PairReranker):
     def score_pairs(self, queries, passages) -> np.ndarray:
         if self.calibrating and len(passages) >= MIN_CALIBRATION_PAIRS:  # a few pairs would time noise
             sample = min(len(passages), CALIBRATION_PAIRS)
-            features = self._features(list(queries[:sample]), list(passages[:sample]))
-            batches = length_sorted_batches([len(ids) for ids in features["input_ids"]], self.batch_size)
-            self._calibrate([pad_batch(features, indices, self.pad_values, self.tokenizer.padding_side)
-                             for indices in batches], sample)
+            self._calibrate(self._features(list(queries[:sample]), list(passages[:sample])), sample)
         return super().score_pairs(queries, passages)
 
     @staticmethod
