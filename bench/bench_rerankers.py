@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     def workbench(name: str, **options: Any) -> Callable[[], Callable[[Sequence[str], Sequence[str]], np.ndarray]]:
         def build() -> Callable[[Sequence[str], Sequence[str]], np.ndarray]:
             reranker = CrossEncoderReranker(str(model_dir), device="cpu", threads=args.threads,
-                                            batch_size=args.batch_size, **options)
+                                            **{"batch_size": args.batch_size, **options})
             rerankers[name] = reranker
             return reranker.score_pairs
         return build
@@ -234,6 +234,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     add("workbench-bf16", workbench("workbench-bf16", precision="bf16"))
     add("workbench-onnx-int8", workbench("workbench-onnx-int8", backend="onnx", precision="int8"))
     add("workbench-onnx-fp32", workbench("workbench-onnx-fp32", backend="onnx", precision="fp32"))
+    if args.batch_size is None:  # backend=auto's other exact candidates: each exact backend at batch 16
+        add("workbench-torch-fp32-b16", workbench("workbench-torch-fp32-b16", backend="torch", precision="fp32",
+                                                  **{"batch_size": 16}))
+        add("workbench-onnx-fp32-b16", workbench("workbench-onnx-fp32-b16", backend="onnx", precision="fp32",
+                                                 **{"batch_size": 16}))
     torch.set_num_threads(threads)  # the same for every method
 
     names = list(methods)
@@ -275,8 +280,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     choice = getattr(default, "choice", None)
     auto = {"picked": choice.path if choice else getattr(default, "backend", ""),
             "calibration_pairs_per_s": {k: choice.items / v for k, v in choice.seconds.items()} if choice else {}}
-    exact = {path: results[name]["pairs_per_s"] for path, name in (("torch", "workbench-torch-fp32"),
-                                                                    ("onnx", "workbench-onnx-fp32")) if name in results}
+    exact = {path: results[name]["pairs_per_s"] for path, name in (
+        ("torch", "workbench-torch-fp32"), ("onnx", "workbench-onnx-fp32"), ("torch@16", "workbench-torch-fp32-b16"),
+        ("onnx@16", "workbench-onnx-fp32-b16")) if name in results}
     if exact:
         auto["fastest_exact_in_this_run"] = max(exact, key=exact.get)
         auto["picked_the_fastest"] = auto["picked"] == auto["fastest_exact_in_this_run"]
@@ -294,12 +300,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "padded_tokens": padding,
               "fp32_peak": peak, "useful_gflop": flops / 1e9, "backend_auto": auto, "results": results}
     print(f"\n{peak['cpu']}, {threads} threads, fp32 peak {peak['gflops']:.1f} GFLOP/s")
-    print(f"{'method':22} {'pairs/s':>9} {'vs ' + reference:>16} {'of peak':>8} {'spearman':>9} {'max|diff|':>10} "
+    print(f"{'method':26} {'pairs/s':>9} {'vs ' + reference:>16} {'of peak':>8} {'spearman':>9} {'max|diff|':>10} "
           f"{'setup s':>8}")
     for name in names:
         row = results[name]
         agree = row[f"agreement_vs_{fp32}"]
-        print(f"{name:22} {row['pairs_per_s']:9.1f} {row[f'speedup_vs_{reference}']:15.2f}x "
+        print(f"{name:26} {row['pairs_per_s']:9.1f} {row[f'speedup_vs_{reference}']:15.2f}x "
               f"{row['fraction_of_fp32_peak']:8.0%} {agree['spearman']:9.4f} {agree['max_abs_diff']:10.2e} "
               f"{row['setup_s']:8.1f}")
     print(f"backend=auto picked {auto['picked']}" + (f"; the fastest exact path of this run: "

@@ -81,6 +81,7 @@ def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path
                              "torch bf16", "onnx int8"]
     # another batch size has the exact path's key: it is computed afresh, not read from the caches
     assert caches["dl19 torch fp32 batch 16"] == (False, False) and caches["dl19 torch fp32 (exact)"] == (True, True)
+    assert caches["dl19 onnx fp32 batch 16"] == (False, False) and caches["dl19 onnx fp32"] == (True, True)
     assert by_path["torch fp32 batch 16"].max_score_diff < 1e-6 and by_path["torch fp32 batch 16"].safe()
     exact = by_path["torch fp32 (exact)"]
     assert exact.max_score_diff == 0 and exact.top10_changed == 0 and exact.safe()

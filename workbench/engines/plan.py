@@ -41,9 +41,10 @@ from ..data.trec import read_run
 # - a factor on the compute time: Ray workers' own throughput (busy time) was 37-41 passages/s
 #   against 43.1 for one worker measured alone (two workers sharing a machine's memory and caches,
 #   plus per-row serialisation), and at most ~2 s of load imbalance per stage;
-# - start-up per stage (each Ray Dataset starts its own actor pool): 5-6 s between the stage's
-#   start and its workers' steady state (a Python process importing torch, loading the model: the
-#   constructor alone takes ~3.2 s), measured as stage wall time minus the busiest worker's work.
+# - start-up, once per experiment: the actor pool starts at the first stage and every later stage
+#   of the same eval reuses it with its models loaded; 5-6 s between the first stage's start and
+#   its workers' steady state (Python processes importing torch, loading the model: ~3.2 s), measured
+#   as stage wall time minus the busiest worker's work. A plan's stage is priced as a first stage.
 RAY_OVERHEAD_FACTOR = 1.1
 RAY_STARTUP_S = 6.0
 
