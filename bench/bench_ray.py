@@ -30,9 +30,37 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-#: cache parts both sides share (built once, not timed): index, ONNX exports, Java, file hashes
-WARM_PARTS = ("indexes", "onnx", "java", "file-hashes")
+from peak import cpu_name  # noqa: E402
+
+#: cache parts both sides share (built once, not timed): index, ONNX exports, Java, file hashes, and
+#: backend=auto's measured choice of exact path (settled once before the rounds: two cold caches
+#: could pick different exact paths, whose last bits differ, and the sides would not be comparable)
+WARM_PARTS = ("indexes", "onnx", "java", "file-hashes", "backend-choice")
+
+SETTLE = """
+import sys
+from workbench.engines.ray import settle_exact_path
+from workbench.experiment.workbench import Workbench
+bench = Workbench(progress=False)
+for system in sys.argv[2:]:
+    if "+" not in system:
+        continue
+    spec = system.split("+", 1)[1]
+    dataset = bench.session.dataset(sys.argv[1])
+    print(system, settle_exact_path(bench.session.reranker(spec, dataset), dataset))
+"""
+
+
+def settle_exact_paths(systems: str, dataset: str, warm: Path) -> str:
+    """backend=auto's choice for each reranker, measured once in the shared warm cache (not timed)."""
+    env = {**os.environ, "WORKBENCH_CACHE": str(warm), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", SETTLE, dataset, *systems.split(",")], env=env, cwd=REPO,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"settling backend=auto's choices failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
 #: leaderboard columns that describe cost or where the run went, not its numbers
 COST_COLUMNS = ("wall_time_s", "queries_per_s", "pairs_scored", "cache_hits", "run_path")
 
@@ -114,6 +142,9 @@ def main() -> int:
     from workbench.experiment.defaults import NEURAL_SYSTEMS
 
     systems = ",".join(NEURAL_SYSTEMS) if args.systems == "default-neural" else args.systems
+    settled = settle_exact_paths(systems, args.datasets.split(",")[0], Path(args.warm_cache))
+    print(f"backend=auto's exact paths (settled once, shared by both sides): {settled or 'none to settle'}",
+          flush=True)
     results = []
     for round_number in range(args.rounds):
         order = ("local", "ray") if round_number % 2 == 0 else ("ray", "local")
@@ -146,6 +177,7 @@ def main() -> int:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     summary = {"systems": systems, "datasets": args.datasets, "depth": args.depth, "cpus": os.cpu_count(),
+               "exact_paths": settled, "cpu": cpu_name(),
                "machine": platform.platform(), "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1, default=str) + "\n")

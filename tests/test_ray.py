@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.
 
 from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.data.collection import Collection  # noqa: E402
-from workbench.engines.ray import ModelRecipe, RayEngine, close_pool  # noqa: E402
+from workbench.engines.ray import ModelRecipe, PassageEncoder, RayEngine, close_pool  # noqa: E402
 from workbench.experiment import Workbench  # noqa: E402
 from workbench.models.vector_cache import VectorCache  # noqa: E402
 
@@ -312,3 +312,24 @@ print("searched after ray.init")
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "searched after ray.init" in result.stdout
+
+
+def test_workers_run_the_drivers_thread_count_and_the_default_pool_fits_it(cluster, models, tmp_path, monkeypatch):
+    """Some kernels' last bits depend on the thread count, so a worker's model runs the driver's;
+    the default pool then has one worker per that many CPUs (2 CPUs here)."""
+    from workbench.rerankers import get_reranker
+
+    assert RayEngine(threads=2)._pool("cpu") == (1, 0.0)
+    assert RayEngine(threads=1)._pool("cpu") == (2, 0.0)
+    assert RayEngine(workers=2, threads=2)._pool("cpu") == (2, 0.0)  # asked for: threads shared, results the same
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    spec = bi_encoder(models)
+    bound = RayEngine(threads=3).bind(spec, None, "cpu", get_reranker(spec))
+    assert bound.scorer.threads == bound.encoder.threads == 3
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert PassageEncoder(bound.encoder, cpus=1.0).threads == 3 and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)  # the component set this process's threads, as it does a worker's

@@ -91,13 +91,17 @@ class ModelRecipe:
     cwd: str | None = None
     #: backend=auto's exact path as the driver chose it: workers run it rather than measure their own
     exact_path: str | None = None
+    #: intra-op threads the driver's model runs with: a worker runs the model with as many, since
+    #: some kernels' last bits depend on the thread count (all-MiniLM-L6-v2 in torch, a batch of 4
+    #: texts: 1e-7 between 1 and 2 threads on an Intel Xeon)
+    threads: int | None = None
 
     @property
     def reuse_key(self) -> tuple[Any, ...]:
         """What a worker keeps a built model under between stages: the same model whatever the
         dataset (its fingerprint says so; one that depends on the collection, TF-IDF, has the
         collection in it)."""
-        return (self.role, self.spec, self.device, self.fingerprint, self.cwd, self.exact_path)
+        return (self.role, self.spec, self.device, self.fingerprint, self.cwd, self.exact_path, self.threads)
 
     def build(self) -> Any:
         """The reranker (``role="reranker"``) or its encoder (``role="encoder"``), checked."""
@@ -155,7 +159,8 @@ class PairScorer:
     """Scores rows of (chunk index, queries, passages) with the recipe's reranker."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
-        _set_threads(cpus)
+        self.threads = recipe.threads or max(1, int(cpus))
+        _set_threads(self.threads)
         self.reranker = recipe.build()
 
     def __call__(self, row: dict[str, Any]) -> tuple[Any, int]:
@@ -170,7 +175,8 @@ class PassageEncoder:
     (:func:`~workbench.models.batching.contiguous_parts`), the very batches the whole call forms."""
 
     def __init__(self, recipe: ModelRecipe, cpus: float = 1.0):
-        _set_threads(cpus)
+        self.threads = recipe.threads or max(1, int(cpus))
+        _set_threads(self.threads)
         self.encoder = recipe.build()
 
     def __call__(self, row: dict[str, Any]) -> tuple[Any, int]:
@@ -241,6 +247,7 @@ class StageWorker:
             while len(self.components) > self.keep:  # the least recently used goes: bounded memory
                 self.components.popitem(last=False)
         self.components.move_to_end(key)
+        _set_threads(getattr(component, "threads", self.cpus))  # the component's own (the driver's) count
         results = []
         for row in rows:
             started = time.perf_counter()
@@ -322,7 +329,9 @@ class RayEngine:
     call. ``rows_per_worker``: with fewer passage groups than this many per worker, groups are
     shared out in parts (cut at batch boundaries). ``topics_per_shard``: BM25 topics per row
     (default: about two rows per worker). ``keep_models``: models (or searchers) each worker keeps
-    loaded for later stages. None of these changes a result. ``on_result`` is
+    loaded for later stages. ``threads``: intra-op threads of a worker's model (default: the
+    driver's torch threads, so that every model call on a worker is the local path's to the bit;
+    the default pool then has one worker per that many CPUs). None of these changes a result. ``on_result`` is
     called with each row's worker and index as the driver takes it in (progress hooks, and the
     fault tests); ``init_options`` go to ``ray.init``.
     """
@@ -332,6 +341,7 @@ class RayEngine:
     def __init__(self, address: str | None = None, workers: int | None = None, batch_size: int = 1,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None, progress: bool = True,
                  topics_per_shard: int | None = None, rows_per_worker: int = 4, keep_models: int = 2,
+                 threads: int | None = None,
                  on_result: Callable[[dict[str, Any]], None] | None = None, init_options: dict[str, Any] | None = None):
         if workers is not None and workers < 1:
             raise WorkbenchError(f"--ray-workers must be at least 1, not {workers}")
@@ -346,6 +356,9 @@ class RayEngine:
         self.topics_per_shard = topics_per_shard
         self.rows_per_worker = rows_per_worker
         self.keep = max(1, int(keep_models))
+        if threads is not None and threads < 1:
+            raise WorkbenchError(f"threads must be at least 1, not {threads}")
+        self.threads = threads
         self.on_result = on_result
         self.init_options = dict(init_options or {})
         self.reports: list[StageReport] = []
@@ -383,7 +396,18 @@ class RayEngine:
             return self.workers, gpus
         if gpus:
             return max(1, int(resources.get("GPU", 1) // gpus)), gpus
-        return max(1, int(resources.get("CPU", 1) // self.cpus_per_worker)), gpus
+        # a worker's model runs the driver's thread count: as many CPUs per worker, not more workers
+        per_worker = max(self.cpus_per_worker, float(self.model_threads))
+        return max(1, int(resources.get("CPU", 1) // per_worker)), gpus
+
+    @property
+    def model_threads(self) -> int:
+        """Intra-op threads of a worker's model: ``threads``, or the driver's torch threads."""
+        if self.threads:
+            return int(self.threads)
+        import torch
+
+        return max(1, torch.get_num_threads())
 
     def _actor_pool(self, device: str) -> tuple[ActorPool, bool]:
         """The experiment's pool for a stage on ``device`` and whether it was started now: the
@@ -536,9 +560,10 @@ class RayEngine:
         name = getattr(dataset, "name", None)
         encoder = getattr(model, "encoder", None)
         exact = settle_exact_path(model, dataset)
-        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint, os.getcwd(), exact)
-        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint, os.getcwd(), exact)
-                    if encoder is not None else None)
+        threads = self.model_threads
+        scorer = ModelRecipe(spec, name, data_dir, device, "reranker", model.fingerprint, os.getcwd(), exact, threads)
+        encoding = (ModelRecipe(spec, name, data_dir, device, "encoder", encoder.fingerprint, os.getcwd(), exact,
+                                threads) if encoder is not None else None)
         return BoundEngine(self, scorer, encoding)
 
     def take_reports(self) -> list[dict[str, Any]]:
@@ -549,7 +574,8 @@ class RayEngine:
     def describe(self) -> dict[str, Any]:
         """The engine and its cluster (the cluster is not started just to describe it)."""
         ray = require_ray()
-        described = {"engine": self.name, "ray_address": self.address or "local", "ray_version": ray.__version__}
+        described = {"engine": self.name, "ray_address": self.address or "local", "ray_version": ray.__version__,
+                     "worker_threads": self.model_threads}
         if ray.is_initialized():
             resources = ray.cluster_resources()
             described.update(cluster_cpus=resources.get("CPU", 0), cluster_gpus=resources.get("GPU", 0))
