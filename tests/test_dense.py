@@ -205,7 +205,7 @@ def test_onnx_options_config_and_cache_keys(tiny_bert, small_collection):
     # the default is exact: the faster of torch fp32 and ONNX Runtime fp32, measured on first use (its
     # own key, "auto", whichever path a machine picks), never int8 or bf16
     assert (default.config()["backend"], default.encoder.precision) == ("auto", "fp32")
-    assert default.encoder.calibrating == ("torch", "onnx")
+    assert default.encoder.calibrating == ("torch", "onnx", "torch@16", "onnx@16")  # batch 16 too: left to it
     assert default.fingerprint not in {fp32.fingerprint, torch_fp32.fingerprint}
     assert (torch_fp32.numerics(), int8.numerics()) == ({"precision": "fp32", "backend": "torch"},
                                                         {"precision": "int8", "backend": "onnx"})
