@@ -18,3 +18,10 @@ class WorkbenchError(Exception):
         if self.path is not None:
             where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
         return where + self.message
+
+
+def first_line(error: BaseException, limit: int | None = None) -> str:
+    """The first non-empty line of ``error``'s message (its type's name when it has none),
+    cut to ``limit`` characters: how a library's long or multi-line error is quoted in one line."""
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return line[:limit] if limit is not None else line

@@ -1,7 +1,9 @@
 """Where a model runs: devices (``auto``, ``cpu``, ``cuda[:N]``, ``mps``) and CPU threads."""
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import torch
 
@@ -46,6 +48,27 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def set_torch_threads(threads: float) -> int:
+    """Set torch's intra-op thread count (at least one); returns the count it had before.
+
+    The one place the workbench sets it: the CLI's ``threads=N``, a Ray worker's CPU share and
+    the capacity plan's per-worker measurement all go through here.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    return previous
+
+
+@contextlib.contextmanager
+def torch_threads(threads: float) -> Iterator[None]:
+    """torch uses ``threads`` intra-op threads inside the block, its previous count after."""
+    previous = set_torch_threads(threads)
+    try:
+        yield
+    finally:
+        set_torch_threads(previous)
+
+
 def configure_threads(threads: int | None) -> int:
     """Set torch's intra-op threads when asked; never more than the CPUs this process may use.
 
@@ -53,7 +76,7 @@ def configure_threads(threads: int | None) -> int:
     on a shared one pass ``threads=N``. Returns the number of threads torch will use.
     """
     if threads is not None:
-        torch.set_num_threads(max(1, threads))
+        set_torch_threads(threads)
     elif torch.get_num_threads() > available_cpus():
-        torch.set_num_threads(available_cpus())
+        set_torch_threads(available_cpus())
     return torch.get_num_threads()
