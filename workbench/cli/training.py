@@ -84,7 +84,7 @@ def _embedding_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _diagnose_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..models.dense import POOLINGS
+    from ..models.poolings import POOLINGS
 
     _add_data_dir(parser)
     parser.add_argument("--model", action="append", required=True,
@@ -122,7 +122,7 @@ def run_embed_diagnose(args: argparse.Namespace) -> int:
 
 
 def _similarity_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..models.dense import POOLINGS
+    from ..models.poolings import POOLINGS
 
     parser.add_argument("pairs", help="TSV with a header: name, a, b (and optionally expected)")
     parser.add_argument("--model", default="minilm", help="hub id, local path, minilm or splade-tiny (default: minilm)")

@@ -25,10 +25,11 @@ from typing import Any
 import pandas as pd
 
 from ..core.cache import fingerprint
-from ..core.errors import WorkbenchError
+from ..core.errors import WorkbenchError, first_line
 from ..core.options import Option
 from ..data.collection import Collection, LazyTexts
 from ..data.trec import sort_run
+from .anserini import AnseriniSearcher
 from .java import ensure_java
 from .lucene import LuceneIndex, index_fingerprint, shared_index
 from .protocol import FirstStage, StageContext
@@ -75,20 +76,18 @@ class BM25Config:
 
 
 class BM25Retriever:
-    """Pyserini ``LuceneSearcher`` with BM25, searching many queries at once with threads."""
+    """Anserini's searcher (what Pyserini's ``LuceneSearcher`` wraps) with BM25, RM3 or QL,
+    searching many queries at once with threads."""
 
-    def __init__(self, index_path: str | Path, config: BM25Config = BM25Config()):
-        ensure_java()
-        from pyserini.search.lucene import LuceneSearcher
-
+    def __init__(self, index_path: str | Path, config: BM25Config = BM25Config(),
+                 prebuilt_index_name: str | None = None):
         if not Path(index_path, "segments_1").exists() and not any(Path(index_path).glob("segments_*")):
             raise WorkbenchError("not a Lucene index", index_path)
         self.config = config
         try:
-            self.searcher = LuceneSearcher(str(index_path))
+            self.searcher = AnseriniSearcher(str(index_path), prebuilt_index_name)
         except Exception as error:  # a jnius.JavaException from a damaged index (CorruptIndexException)
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise WorkbenchError(f"cannot open the Lucene index ({first}); rebuild it with `workbench index "
+            raise WorkbenchError(f"cannot open the Lucene index ({first_line(error, 200)}); rebuild it with `workbench index "
                                  "--force`", index_path) from None
         config.apply(self.searcher)
 
@@ -205,10 +204,9 @@ class LuceneDocuments(LazyTexts):
 
     def text(self, pid: str) -> str:
         if pid not in self._texts:
-            doc = self.searcher.doc(pid)
-            if doc is None:
+            raw = self.searcher.raw_text(pid)
+            if raw is None:
                 raise WorkbenchError(f"document {pid!r} is not in the index", self.path)
-            raw = doc.raw() or doc.contents() or ""
             try:
                 parsed = json.loads(raw)
                 raw = parsed.get("contents", raw) if isinstance(parsed, dict) else raw
@@ -263,7 +261,7 @@ class PrebuiltLexical(FirstStage):
         key = ("prebuilt-searcher", self.index_name, self.bm25)
         if key not in self.shared:
             path = str(Path(self.index_name).expanduser()) if self.local else prebuilt_index_path(self.index_name)
-            self.shared[key] = BM25Retriever(path, self.bm25)
+            self.shared[key] = BM25Retriever(path, self.bm25, None if self.local else self.index_name)
         return self.shared[key]
 
     def search(self, topics: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .poolings import POOLINGS
 from ..core.errors import WorkbenchError
 from ..core.options import Option
 from .batching import progress_bar, to_device
@@ -26,7 +27,6 @@ from .hub import packaged_model_dir
 #: real tokens (sentence-transformers' ``pooling_mode_mean_tokens``); ``mean``: the mean over every
 #: position, padding included -- a known pitfall, offered to show it (its vectors depend on how the
 #: batch was padded, unless ``pad_to`` fixes the length)
-POOLINGS = ("cls", "last", "masked_mean", "mean")
 #: accepted spellings -> canonical pooling
 POOLING_ALIASES = {"cls": "cls", "first": "cls", "masked_mean": "masked_mean", "mean": "mean",
                    "last": "last", "lasttoken": "last", "last_token": "last"}
