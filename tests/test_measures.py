@@ -3,15 +3,12 @@ every one equals trec_eval (the Anserini jar Pyserini ships) to 4 decimals on th
 and DL20 BM25 runs and on an all-ties run."""
 from __future__ import annotations
 
-import glob
-import os
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from workbench.core.errors import WorkbenchError
+from helpers_trec_eval import trec_eval
 from workbench.data.trec import read_qrels, read_run, write_run
 from workbench.core.measures import is_metric_column, resolve_measure
 from workbench.evaluation.metrics import evaluate_run, judged_at
@@ -33,23 +30,6 @@ TREC_EVAL = {
 }
 
 
-def _trec_eval(qrels: Path, judged_qrels: Path, run: Path) -> dict[str, float]:
-    from workbench.first_stage.java import java_home
-
-    jars = glob.glob(str(Path(__import__("pyserini").__file__).parent / "resources" / "jars" / "*.jar"))
-    if not jars:
-        pytest.skip("Pyserini's Anserini jar (with trec_eval) is not installed")
-    java = os.path.join(java_home(), "bin", "java")
-    values = {}
-    for metric, (args, name) in TREC_EVAL.items():
-        qrels_file = judged_qrels if metric.startswith("Judged") else qrels
-        out = subprocess.run([java, "-cp", jars[0], "trec_eval", "-c", *args, str(qrels_file), str(run)],
-                             capture_output=True, text=True, check=True).stdout
-        line = next(line for line in out.splitlines() if line.split()[0] == name and line.split()[1] == "all")
-        values[metric] = float(line.split()[2])
-    return values
-
-
 FILES = {"dl19": ("dl19-passage.txt", "bm25.dl19.trec"), "dl20": ("dl20-passage.txt", "bm25.dl20.trec"),
          "dev600": ("dev600.txt", "bm25-top20.dev600.trec")}  # dev600: no judged non-relevant passage at all
 
@@ -68,7 +48,7 @@ def test_every_ir_measures_name_equals_trec_eval(data_dir, tmp_path, dataset, ki
     judged_path.write_text("".join(f"{q} 0 {d} 1\n" for q, d in zip(qrels["qid"], qrels["docno"])))
     # relevance level 2 (TREC DL) must not change any ir_measures name: rel is written in the name
     ours = evaluate_run(read_run(run_path), qrels, 2, list(TREC_EVAL)).means
-    theirs = _trec_eval(qrels_path, judged_path, run_path)
+    theirs = trec_eval(qrels_path, run_path, TREC_EVAL, judged_qrels=judged_path)
     for metric in TREC_EVAL:
         assert round(ours[metric], 4) == round(theirs[metric], 4), (dataset, kind, metric, ours[metric], theirs[metric])
     # the workbench's names on TREC DL are the rel=2 forms

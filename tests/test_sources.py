@@ -17,9 +17,11 @@ pytest.importorskip("sentence_transformers")
 from helpers_models import offline, write_tiny_bert  # noqa: E402,F401 - offline: autouse fixture
 from workbench.core.errors import WorkbenchError  # noqa: E402
 from workbench.data.datasets import get_dataset  # noqa: E402
-from workbench.train import sources  # noqa: E402
+from workbench.train import candidates, list_shards, sources  # noqa: E402
 from workbench.train.config import TrainConfig  # noqa: E402
-from workbench.train.sources import ShardedLists, compute_candidates, training_fold  # noqa: E402
+from workbench.train.candidates import compute_candidates  # noqa: E402
+from workbench.train.list_shards import ShardedLists  # noqa: E402
+from workbench.train.sources import training_fold  # noqa: E402
 from workbench.train.trainer import Trainer  # noqa: E402
 
 WORDS = ["cat", "dog", "bird", "fish", "tree", "car", "road", "sun", "rain", "snow", "book", "song"]
@@ -95,7 +97,7 @@ def irds(tmp_path_factory):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Three training queries per chunk and shard: ten queries make four shards."""
-    monkeypatch.setattr(sources, "CHUNK_QUERIES", 3)
+    monkeypatch.setattr(candidates, "CHUNK_QUERIES", 3)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +163,7 @@ def test_the_trainer_reads_lists_lazily_a_shard_at_a_time(irds, tiny_st, small_c
     assert sorted(order) == list(range(len(fold.train)))
     with pytest.raises(KeyboardInterrupt):  # how the trainer stops as an interruption would
         trainer.train(stop_after_steps=3)
-    assert len(fold.train._cache) <= sources.SHARDS_IN_MEMORY < len(fold.train.shards)
+    assert len(fold.train._cache) <= list_shards.SHARDS_IN_MEMORY < len(fold.train.shards)
     # the same order on resume; each shard's lists come together in it (a pass reads each shard once)
     assert trainer._epoch_order(0).tolist() == order.tolist()
     shard_of = np.searchsorted(fold.train.offsets, order, side="right") - 1
@@ -175,7 +177,7 @@ def test_interrupted_candidates_resume_without_redoing_chunks(irds, small_chunks
     run.write_text("".join(f"t{q} Q0 p{(q + k) % 40} {r} {9 - r} x\n" for q in range(N_TRAIN)
                            for r, k in enumerate((5, 6, 7), 1)))
     dataset = get_dataset(TRAIN)
-    negatives = sources.Negatives(f"run:{run}", dataset)
+    negatives = candidates.Negatives(f"run:{run}", dataset)
     queries = sources.judged_queries(dataset)
     searched: list[list[str]] = []
     search = RunFile.search
@@ -196,7 +198,7 @@ def test_interrupted_candidates_resume_without_redoing_chunks(irds, small_chunks
     assert searched == [["t6", "t7", "t8"], ["t9"]]  # only the chunks the interruption left
     assert sorted(p.name for p in directory.glob("chunk-*.tsv")) == [f"chunk-{n:05d}.tsv" for n in range(4)]
     assert not list(directory.glob(".*tmp"))
-    assert sources.read_candidates(directory / "chunk-00003.tsv") == {"t9": ["p14", "p15", "p16"]}
+    assert candidates.read_candidates(directory / "chunk-00003.tsv") == {"t9": ["p14", "p15", "p16"]}
     searched.clear()
     compute_candidates(negatives, queries, 2)
     assert searched == []  # computed once

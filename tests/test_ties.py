@@ -2,14 +2,12 @@
 against the trec_eval of the Anserini jar that Pyserini ships, on tie-heavy runs."""
 from __future__ import annotations
 
-import glob
-import os
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from helpers_trec_eval import trec_eval
 from workbench.data.trec import read_qrels, read_run, sort_run, write_run
 from workbench.evaluation.metrics import evaluate_run
 
@@ -36,22 +34,6 @@ def test_ties_change_the_metric_as_in_trec_eval():
     assert evaluate_run(run, qrels, 1, ["mrr@10"]).means["mrr@10"] == pytest.approx(1 / 3)
 
 
-def _trec_eval(qrels: Path, run: Path) -> dict[str, float]:
-    from workbench.first_stage.java import java_home
-
-    jars = glob.glob(str(Path(__import__("pyserini").__file__).parent / "resources" / "jars" / "*.jar"))
-    if not jars:
-        pytest.skip("Pyserini's Anserini jar (with trec_eval) is not installed")
-    java = os.path.join(java_home(), "bin", "java")
-    values = {}
-    for metric, (args, name) in TREC_EVAL_MEASURES.items():
-        out = subprocess.run([java, "-cp", jars[0], "trec_eval", "-c", *args, str(qrels), str(run)],
-                             capture_output=True, text=True, check=True).stdout
-        line = next(line for line in out.splitlines() if line.split()[0] == name and line.split()[1] == "all")
-        values[metric] = float(line.split()[2])
-    return values
-
-
 def _tie_heavy_runs(data_dir: Path) -> dict[str, pd.DataFrame]:
     bm25 = read_run(data_dir / "runs" / "bm25.dl19.trec")
     constant = bm25.assign(score=1.0)  # every document tied
@@ -66,7 +48,7 @@ def test_evaluate_equals_trec_eval_on_tie_heavy_runs(data_dir, tmp_path, kind):
     run_path = write_run(run, tmp_path / f"{kind}.trec", tag=kind)
     # the file as written (ranks in trec_eval order) and the file re-read both evaluate the same
     ours = evaluate_run(read_run(run_path), read_qrels(qrels_path), 2, list(TREC_EVAL_MEASURES)).means
-    theirs = _trec_eval(qrels_path, run_path)
+    theirs = trec_eval(qrels_path, run_path, TREC_EVAL_MEASURES)
     for metric in TREC_EVAL_MEASURES:
         assert round(ours[metric], 4) == round(theirs[metric], 4), (kind, metric, ours[metric], theirs[metric])
     lines = run_path.read_text().splitlines()

@@ -90,17 +90,6 @@ def contrastive_examples(lists: list[RankingList], max_positives: int = 4, hard_
     return examples
 
 
-def examples_dataset(examples: list[ContrastiveExample], hard_negatives: int) -> Any:
-    """A ``datasets.Dataset`` with columns ``query, positive, negative_1 .. negative_k`` (the order
-    ``MultipleNegativesRankingLoss`` reads them in)."""
-    from datasets import Dataset
-
-    columns: dict[str, list[str]] = {"query": [x.query for x in examples], "positive": [x.positive for x in examples]}
-    for t in range(hard_negatives):
-        columns[f"negative_{t + 1}"] = [x.negatives[t] for x in examples]
-    return Dataset.from_dict(columns)
-
-
 def st_pooling(model: Any) -> tuple[str, bool]:
     """(pooling as the DenseEncoder names it, whether a Normalize module follows) of a SentenceTransformer."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
