@@ -3,17 +3,17 @@
 reproduces Anserini's regression figures), per-dataset metrics and pooled rows."""
 from __future__ import annotations
 
-import glob
 import os
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import helpers_trec_eval
+
 from workbench.core.errors import WorkbenchError
-from workbench.data.datasets import get_dataset, use_dataset_files
+from workbench.data.datasets import get_dataset, declare_dataset_files
 from workbench.data.declared import load_declared, parse_declaration
 from workbench.data.formats import read_collection, read_topic_records
 
@@ -104,7 +104,7 @@ def test_a_declared_dataset_end_to_end(declared_env, session_cache, fmt):
     from workbench.experiment import Workbench
 
     files = _write_tiny(declared_env / "src", fmt)
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     dataset = get_dataset("tiny")
     assert dataset.metrics == ["map", "precision@30", "ndcg@10"]
@@ -149,7 +149,6 @@ def test_bad_dataset_files_fail_in_one_line_naming_file_and_line(declared_env, c
 
 @pytest.mark.parametrize("problem,message", [
     ("d1\tthe cat\nd1\tagain\n", "duplicate document id 'd1'"),
-    ("d1\tthe cat\nd2\t   \n", "document 'd2' has an empty text"),
     ("d 1\tthe cat\n", "contains whitespace"),
 ])
 def test_bad_collections_fail_naming_file_and_line_and_write_nothing(declared_env, session_cache, problem, message):
@@ -166,6 +165,99 @@ def test_bad_collections_fail_naming_file_and_line_and_write_nothing(declared_en
         dataset.collection_path
     assert str(error.value).startswith(f"{jsonl}:") and message in str(error.value)
     assert not list(Path(session_cache, "datasets").glob("bad-*/collection.tsv*"))
+
+
+def _empty_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "empty text" in r.getMessage()]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "tsv"])
+def test_a_declared_collection_keeps_its_empty_documents_with_one_warning(declared_env, session_cache, caplog, fmt):
+    """Real collections hold empty documents (Cranfield's 471 and 995): a declared collection keeps
+    them, as ir_datasets does, with one warning naming the file and how many; BM25 never retrieves them."""
+    import json
+
+    from workbench.experiment import Workbench
+
+    files = _write_tiny(declared_env / "src")
+    docs = [*DOCS, ("d5", ""), ("d6", "  ")]
+    if fmt == "jsonl":  # BEIR's corpus.jsonl: title and text, both empty for d5 and d6
+        collection = declared_env / "src" / "corpus.jsonl"
+        collection.write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs))
+    else:  # used as it is, no conversion
+        collection = declared_env / "src" / "corpus.tsv"
+        collection.write_text("".join(f"{d}\t{t}\n" for d, t in docs))
+    files["qrels"].write_text(files["qrels"].read_text() + "q2 0 d5 1\n")
+    declare_dataset_files([_dataset_file(declared_env, collection=str(collection), topics=str(files["topics"]),
+                                         qrels=str(files["qrels"]))])
+    with caplog.at_level("WARNING"):
+        texts = get_dataset("tiny").collection()
+        assert len(texts) == 6 and "d5" in texts and texts.text("d5") == "" and texts.text("d6").strip() == ""
+        bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv",
+                          progress=False)
+        run = bench.produce("bm25", "tiny").run
+    assert _empty_warnings(caplog) == [f"{collection}: 2 documents have an empty text: kept in the collection "
+                                       "(BM25 never retrieves them)"]
+    assert set(run["docno"]) <= {"d1", "d2", "d3", "d4"} and set(run["qid"]) == {"q1", "q2"}
+
+
+@pytest.fixture(scope="module")
+def cranfield_like(tmp_path_factory):
+    """One small collection with an empty document, as files (declared) and as an ir_datasets id
+    registered in this process (not TREC DL, not MS MARCO: a classic test collection)."""
+    import ir_datasets
+    from ir_datasets.datasets.base import Dataset
+    from ir_datasets.formats import TrecQrels, TsvDocs, TsvQueries
+    from ir_datasets.util import LocalDownload
+
+    root = tmp_path_factory.mktemp("cranfield-like")
+    before = os.environ.get("IR_DATASETS_HOME")
+    os.environ["IR_DATASETS_HOME"] = str(root / "home")
+    (root / "docs.tsv").write_text("".join(f"{d}\t{t}\n" for d, t in [*DOCS, ("d5", "")]))
+    (root / "topics.tsv").write_text("q1\tcat\nq2\tquantum computing\n")
+    (root / "qrels.txt").write_text("q1 0 d1 1\nq1 0 d4 1\nq2 0 d3 1\n")
+    ident = "workbench-test/cranfield-like"
+    if ident not in ir_datasets.registry:
+        ir_datasets.registry.register(ident, Dataset(
+            TsvDocs(LocalDownload(root / "docs.tsv")), TsvQueries(LocalDownload(root / "topics.tsv")),
+            TrecQrels(LocalDownload(root / "qrels.txt"), {})))
+    yield {"irds": "irds:" + ident, "root": root}
+    if before is None:
+        os.environ.pop("IR_DATASETS_HOME", None)
+    else:
+        os.environ["IR_DATASETS_HOME"] = before
+
+
+def test_a_collection_gets_the_same_defaults_from_ir_datasets_and_from_a_dataset_file(cranfield_like,
+                                                                                      declared_env, caplog):
+    root = cranfield_like["root"]
+    declare_dataset_files([_dataset_file(declared_env, "cranfield-like", collection=str(root / "docs.tsv"),
+                                         topics=str(root / "topics.tsv"), qrels=str(root / "qrels.txt"))])
+    declared, irds = get_dataset("cranfield-like"), get_dataset(cranfield_like["irds"])
+    assert declared.metrics == irds.metrics == ["map", "precision@30", "ndcg@10"]
+    assert declared.relevance_level == irds.relevance_level == 1
+    # both keep the empty document, each with one warning naming where it comes from
+    with caplog.at_level("WARNING"):
+        assert dict(declared.collection()) == dict(irds.collection()) == {**dict(DOCS), "d5": ""}
+    assert _empty_warnings(caplog) == [
+        f"{root / 'docs.tsv'}: 1 document has an empty text: kept in the collection (BM25 never retrieves it)",
+        "irds:workbench-test/cranfield-like: 1 document has an empty text: kept in the collection "
+        "(BM25 never retrieves it)"]
+    assert "d5" in irds.collection()  # present, though empty
+
+
+def test_ms_marco_ids_keep_ms_marco_metrics():
+    from workbench.data.dataset import STANDARD_METRICS, TREC_DL_METRICS, default_metrics
+    from workbench.data.datasets import DATASETS
+    from workbench.data.irds import is_ms_marco, is_trec_dl
+
+    def defaults(irds_id: str) -> tuple[str, ...]:
+        return default_metrics(ms_marco=is_ms_marco(irds_id), trec_dl=is_trec_dl(irds_id))
+
+    assert defaults("msmarco-passage/dev/small") == STANDARD_METRICS == DATASETS["dev-small"].metrics
+    assert defaults("msmarco-passage/trec-dl-2019/judged") == TREC_DL_METRICS == DATASETS["dl19"].metrics
+    assert defaults("msmarco-document-v2/trec-dl-2021") == TREC_DL_METRICS
+    assert defaults("beir/scifact/test") == defaults("cranfield") == ("map", "precision@30", "ndcg@10")
 
 
 def test_qrels_matching_no_topic_fail_naming_the_qrels(declared_env):
@@ -187,7 +279,7 @@ def cacm_board(tmp_path_factory, session_cache):
     from workbench.experiment import Workbench
 
     before = os.environ.get("WORKBENCH_DATASET_FILES")
-    use_dataset_files([REPO / "datasets" / "cacm.toml"])
+    declare_dataset_files([REPO / "datasets" / "cacm.toml"])
     runs = tmp_path_factory.mktemp("cacm-runs")
     bench = Workbench(runs_dir=runs, leaderboard=runs / "board.csv", progress=False)
     rows = bench.run_experiment(["cacm"], [*ANSERINI_CACM, "bm25+tfidf"])
@@ -225,21 +317,11 @@ def test_cacm_metrics_equal_trec_eval(cacm_board):
 
 
 def trec_eval(qrels: Path, run: Path, measures: dict[str, tuple[str, str]], level: int) -> dict[str, float]:
-    """Means by the trec_eval of the Anserini jar Pyserini ships (``-c``: judged queries missing from the run count 0)."""
-    from workbench.first_stage.java import java_home
-
-    jars = glob.glob(str(Path(__import__("pyserini").__file__).parent / "resources" / "jars" / "*.jar"))
-    if not jars:
-        pytest.skip("Pyserini's Anserini jar (with trec_eval) is not installed")
-    values = {}
-    for metric, (measure, name) in measures.items():
-        binary = not measure.startswith("ndcg")
-        out = subprocess.run([os.path.join(java_home(), "bin", "java"), "-cp", jars[0], "trec_eval", "-c",
-                              *(["-l", str(level)] if binary else []), "-m", measure, str(qrels), str(run)],
-                             capture_output=True, text=True, check=True).stdout
-        line = next(line for line in out.splitlines() if line.split()[0] == name and line.split()[1] == "all")
-        values[metric] = float(line.split()[2])
-    return values
+    """Means by the trec_eval of the Anserini jar Pyserini ships (``-c``: judged queries missing from the run
+    count 0); binary measures at relevance ``level``, one trec_eval call for all of them."""
+    return helpers_trec_eval.trec_eval(qrels, run, {
+        metric: ([*([] if measure.startswith("ndcg") else ["-l", str(level)]), "-m", measure], name)
+        for metric, (measure, name) in measures.items()})
 
 
 # --- ir_datasets -------------------------------------------------------------------------------
@@ -366,7 +448,7 @@ def test_pools_are_refused_when_levels_differ_or_queries_repeat(pool_bench, tmp_
                          topics=str(data_dir / "topics" / "dl19-passage.tsv"),
                          qrels=str(data_dir / "qrels" / "dl19-passage.txt"), relevance_level=2)
     monkeypatch.delenv("WORKBENCH_DATASET_FILES", raising=False)
-    use_dataset_files([copy])
+    declare_dataset_files([copy])
     with pytest.raises(WorkbenchError, match="query id '\\d+' is in both dl19 and dl19-again"):
         workbench.run_experiment(["dl19"], ["official-bm25"], pools={"twice": ["dl19", "dl19-again"]})
     assert (board.read_bytes() if board.is_file() else None) == before  # nothing written
@@ -394,7 +476,7 @@ def test_a_lucene_index_by_path_is_a_first_stage_and_its_raw_documents_the_texts
     from workbench.first_stage.lucene import build_index
 
     files = _write_tiny(declared_env / "src")
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     index = build_index(Collection(files["collection"]), root=declared_env / "indexes")
     bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
@@ -413,7 +495,7 @@ def test_unknown_prebuilt_index_fails_in_one_line(declared_env, session_cache):
     from workbench.experiment import Workbench
 
     files = _write_tiny(declared_env / "src")
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
     with pytest.raises(WorkbenchError, match="unknown Pyserini prebuilt index 'no-such-index'"):
@@ -427,7 +509,7 @@ def test_dense_and_splade_first_stages_over_a_declared_collection(declared_env, 
     from workbench.experiment import Workbench
 
     files = _write_tiny(declared_env / "src", "trec")
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     bench = Workbench(runs_dir=declared_env / "runs", leaderboard=declared_env / "runs" / "board.csv", progress=False)
     rows = bench.run_experiment(["tiny"], ["dense-mini", "splade-mini"])
@@ -474,7 +556,7 @@ def test_a_declared_dataset_with_a_candidate_run_is_a_training_source(declared_e
     path = declared_env / "tiny.toml"
     path.write_text(f'collection = "{files["collection"]}"\ntopics = "{files["topics"]}"\nqrels = "{files["qrels"]}"\n'
                     f'[runs]\nbm25 = "{run}"\n')
-    use_dataset_files([path])
+    declare_dataset_files([path])
     dataset = get_dataset("tiny")
     lists = _source_lists("tiny", None, {})
     assert [(lst.qid, lst.docnos, list(lst.labels)) for lst in lists] == [
@@ -531,7 +613,7 @@ def test_qrels_of_other_topics_are_left_out(declared_env, session_cache):
 
     files = _write_tiny(declared_env / "src")
     files["qrels"].write_text(files["qrels"].read_text() + "q9 0 d2 1\nq9 0 d3 1\n")  # q9: no such topic here
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     dataset = get_dataset("tiny")
     assert set(dataset.qrels["qid"]) == {"q1", "q2"} and len(dataset.all_qrels) == len(dataset.qrels) + 2
@@ -549,7 +631,7 @@ def test_a_pool_name_on_the_board_with_other_datasets_is_refused(pool_bench, poo
                          relevance_level=2)
     before = os.environ.get("WORKBENCH_DATASET_FILES")
     try:
-        use_dataset_files([copy])
+        declare_dataset_files([copy])
         with pytest.raises(WorkbenchError, match="pool 'dl19\\+dl20' is on the leaderboard over dl19\\+dl20"):
             pool_bench.run_experiment(["dl19"], ["official-bm25"], pools={"dl19+dl20": ["dl19", "dl20-again"]})
     finally:
@@ -576,7 +658,7 @@ def test_compressed_tsv_collections_and_topics_are_read(declared_env, session_ca
         packed = files[key].with_name(files[key].name + ".gz")
         packed.write_bytes(gzip.compress(files[key].read_bytes()))
         files[key] = packed
-    use_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
+    declare_dataset_files([_dataset_file(declared_env, collection=str(files["collection"]),
                                      topics=str(files["topics"]), qrels=str(files["qrels"]))])
     dataset = get_dataset("tiny")
     assert dataset.collection().text("d3") == "quantum computing basics for beginners"

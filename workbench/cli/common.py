@@ -33,7 +33,7 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 def use_dataset_files(args: argparse.Namespace) -> None:
     """Declare the ``--dataset-file`` datasets for this process (and the workers it starts)."""
     if getattr(args, "dataset_file", None):
-        from ..data.datasets import use_dataset_files as declare
+        from ..data.datasets import declare_dataset_files as declare
 
         declare(args.dataset_file)
 

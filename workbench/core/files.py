@@ -88,27 +88,37 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their numbers. A UTF-8 byte-order mark is dropped (it would otherwise
-    glue itself to the first qid, which then matches no judgment); bytes that are not UTF-8 text
-    are an error naming the line."""
+def text_lines(path: str | Path, *, blank: bool = False) -> Iterator[tuple[int, str]]:
+    """The lines of a UTF-8 text file with their numbers (1-based), without their line ends:
+    the non-blank ones, or every line with ``blank=True`` (readers that count lines themselves,
+    such as SGML's). A ``.gz`` file is decompressed. A UTF-8 byte-order mark is dropped (it would
+    otherwise glue itself to the first id, which then matches nothing); lines end at ``\n`` only.
+    A missing or unreadable file, bytes that are not UTF-8 text and NUL bytes are errors naming
+    the file (and the line)."""
+    import gzip
+
     path = Path(path)
     if not path.is_file():
         raise WorkbenchError("file not found", path)
     try:
-        handle = open(path, "rb")
+        handle = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
     except OSError as error:
         raise WorkbenchError(f"cannot read file: {error.strerror}", path) from None
+    number = 0
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise WorkbenchError("not UTF-8 text (a binary or differently encoded file?)", path, number) from None
-            if "\x00" in line:
-                raise WorkbenchError("NUL byte in a text line (a binary file?)", path, number)
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield number, line
+        try:
+            for number, raw in enumerate(handle, start=1):
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise WorkbenchError("not UTF-8 text (a binary or differently encoded file?)", path,
+                                         number) from None
+                if "\x00" in line:
+                    raise WorkbenchError("NUL byte in a text line (a binary file?)", path, number)
+                line = line.rstrip("\r\n")
+                if blank or line.strip():
+                    yield number, line
+        except (OSError, EOFError) as error:  # a damaged or truncated .gz
+            raise WorkbenchError(f"cannot read file ({error})", path, number + 1) from None

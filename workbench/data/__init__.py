@@ -1,5 +1,6 @@
-"""Data: TREC formats (runs, qrels, topics as DataFrames), the passage collection, named
-datasets in a data directory, and materialisation of that directory from ir_datasets."""
+"""Data: TREC formats (runs, qrels, topics as DataFrames), the passage collection, datasets by
+name (built in, declared in TOML, ir_datasets ids, plugins: one registry of sources), and
+materialisation of the data directory from ir_datasets."""
 from .collection import Collection
 from .datasets import DATASETS, Dataset, DatasetSpec, get_dataset, resolve_data_dir
 from .trec import read_qrels, read_run, read_topics, sort_run, truncate_run, write_run

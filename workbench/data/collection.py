@@ -23,18 +23,20 @@ class Collection:
     @property
     def texts(self) -> dict[str, str]:
         if self._texts is None:
-            from .formats import check_document
+            from .formats import check_document, warn_empty_documents
 
             texts: dict[str, str] = {}
             lines: dict[str, int] = {}
+            empty = 0
             for number, line in text_lines(self.path):
                 pid, sep, text = line.partition("\t")
                 if not sep or not pid.strip():
                     raise WorkbenchError("malformed collection line: expected 'pid<TAB>text'", self.path, number)
-                check_document(pid, text, lines, self.path, number, noun="passage")
+                empty += check_document(pid, text, lines, self.path, number, noun="passage")
                 texts[pid] = text
             if not texts:
                 raise WorkbenchError("collection is empty", self.path)
+            warn_empty_documents(self.source or self.path, empty)
             self._texts = texts
         return self._texts
 
@@ -84,4 +86,10 @@ class LazyTexts:
             return default
 
     def __contains__(self, pid: object) -> bool:
-        return isinstance(pid, str) and bool(self.get(pid))
+        if not isinstance(pid, str):
+            return False
+        try:
+            self.text(pid)
+        except WorkbenchError:
+            return False
+        return True  # an empty document is in the collection too

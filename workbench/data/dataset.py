@@ -36,6 +36,17 @@ OFFICIAL_DL_SYSTEMS = ("bm25", "bm25-rm3", "tasb", "ada2", "spladepp-ed")
 STANDARD_METRICS = ("mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map")
 #: TREC DL adds Judged@10: with shallow pools, an unjudged-heavy top 10 can make a gain an artefact
 TREC_DL_METRICS = STANDARD_METRICS + ("Judged@10",)
+#: every other collection (classic test collections, BEIR, your own), whichever source it comes from
+COLLECTION_METRICS = ("map", "precision@30", "ndcg@10")
+
+
+def default_metrics(*, ms_marco: bool = False, trec_dl: bool = False) -> tuple[str, ...]:
+    """The headline metrics of a dataset that names none: MS MARCO's for an MS MARCO set (TREC DL
+    adds Judged@10), else :data:`COLLECTION_METRICS`. The one rule every source applies, so a
+    collection gets the same defaults whether it is declared in a file or read through ir_datasets."""
+    if trec_dl:
+        return TREC_DL_METRICS
+    return STANDARD_METRICS if ms_marco else COLLECTION_METRICS
 
 
 @dataclass(frozen=True)

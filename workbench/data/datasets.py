@@ -1,5 +1,7 @@
-"""Datasets by name: the built-in ones, local collections declared in TOML files, and
-ir_datasets ids (``irds:<id>``), all behind :class:`~.dataset.Dataset`.
+"""Datasets by name: the built-in ones, local collections declared in TOML files, ir_datasets
+ids (``irds:<id>``) and plugins, all behind :class:`~.dataset.Dataset` and found through one
+registry of sources, :data:`SOURCES` (see :mod:`.sources`; plugins: entry point group
+``workbench.datasets``).
 
 The built-in names read the data directory laid out like ``../shared/data/msmarco-passage-mini``::
 
@@ -8,7 +10,7 @@ The built-in names read the data directory laid out like ``../shared/data/msmarc
     qrels/<name>.txt               qid iteration pid grade
     runs/<system>.<dataset>.trec   official full-collection candidate runs
 
-Declared datasets come from ``--dataset-file FILE`` (:func:`use_dataset_files`, which also puts the
+Declared datasets come from ``--dataset-file FILE`` (:func:`declare_dataset_files`, which also puts the
 files in ``$WORKBENCH_DATASET_FILES`` so worker processes see them) and from every
 ``datasets/*.toml`` under the working directory (see :mod:`.declared`).
 """
@@ -21,10 +23,12 @@ from pathlib import Path
 from ..core.errors import WorkbenchError
 from .dataset import (DATA_ENV, DEFAULT_DATA_DIRS, HOW_TO_GET_DATA, OFFICIAL_DL_SYSTEMS, STANDARD_METRICS, TREC_DL_METRICS, Dataset,
                       DatasetSpec, resolve_data_dir)
+from .sources import DatasetSource, DatasetSources
 
 __all__ = ["DATASETS", "DATA_ENV", "DEFAULT_DATA_DIRS", "HOW_TO_GET_DATA", "OFFICIAL_DL_SYSTEMS", "STANDARD_METRICS",
-           "Dataset", "DatasetSpec", "DATASET_FILES_ENV", "IRDS_PREFIX", "declared_dataset_files", "declared_datasets",
-           "get_dataset", "known_dataset_names", "relevance_level_of", "resolve_data_dir", "use_dataset_files"]
+           "Dataset", "DatasetSpec", "DATASET_FILES_ENV", "IRDS_PREFIX", "SOURCES", "declare_dataset_files",
+           "declared_dataset_files", "declared_datasets", "get_dataset", "known_dataset_names", "relevance_level_of",
+           "resolve_data_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def use_dataset_files(paths: list[str | Path]) -> None:
+def declare_dataset_files(paths: list[str | Path]) -> None:
     """Declare the datasets of these TOML files for this process and the processes it starts."""
     known = [p for p in os.environ.get(DATASET_FILES_ENV, "").split(os.pathsep) if p]
     for path in paths:
@@ -102,27 +106,44 @@ def declared_datasets() -> dict[str, Path]:
     return names
 
 
+def _builtin(name: str, data_dir: str | Path | None) -> Dataset | None:
+    return Dataset(DATASETS[name], resolve_data_dir(data_dir)) if name in DATASETS else None
+
+
+def _irds(name: str, data_dir: str | Path | None) -> Dataset | None:
+    if not name.startswith(IRDS_PREFIX):
+        return None
+    from .irds import irds_dataset
+
+    return irds_dataset(name[len(IRDS_PREFIX):])
+
+
+def _declared(name: str, data_dir: str | Path | None) -> Dataset | None:
+    declared = declared_datasets()
+    if name not in declared:
+        return None
+    from .declared import load_declared
+
+    return load_declared(declared[name])
+
+
+#: every source of dataset names, asked in this order; plugins (entry point group
+#: ``workbench.datasets``) come after these
+SOURCES = DatasetSources()
+SOURCES.add(DatasetSource("built in", _builtin, lambda: list(DATASETS)))
+SOURCES.add(DatasetSource("ir_datasets", _irds, pattern=f"{IRDS_PREFIX}<ir_datasets id>"))
+SOURCES.add(DatasetSource("declared", _declared, lambda: sorted(declared_datasets())))
+
+
 def known_dataset_names() -> list[str]:
-    """The built-in names and the declared ones (ir_datasets ids are open-ended: ``irds:<id>``)."""
-    return list(DATASETS) + sorted(declared_datasets())
+    """The built-in names, the declared ones and the plugins' (ir_datasets ids are open-ended: ``irds:<id>``)."""
+    return SOURCES.names()
 
 
 def get_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
-    """A dataset by name: built in (``dl19``, ``dl20``, ``dev600``, ``dev-small``), declared in a
-    dataset file, or ``irds:<ir_datasets id>``."""
-    if name in DATASETS:
-        return Dataset(DATASETS[name], resolve_data_dir(data_dir))
-    if name.startswith(IRDS_PREFIX):
-        from .irds import irds_dataset
-
-        return irds_dataset(name[len(IRDS_PREFIX):])
-    declared = declared_datasets()
-    if name in declared:
-        from .declared import load_declared
-
-        return load_declared(declared[name])
-    raise WorkbenchError(f"unknown dataset {name!r}; known datasets: {', '.join(known_dataset_names())}, "
-                         "or irds:<ir_datasets id>; declare your own with `workbench dataset add` or --dataset-file")
+    """A dataset by name: built in (``dl19``, ``dl20``, ``dev600``, ``dev-small``), ``irds:<ir_datasets
+    id>``, declared in a dataset file, or a plugin's (the first source that knows the name)."""
+    return SOURCES.get(name, data_dir)
 
 
 def relevance_level_of(name: str) -> int:

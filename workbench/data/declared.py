@@ -32,13 +32,13 @@ from typing import Any
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
-from .dataset import Dataset, DatasetSpec
+from .dataset import Dataset, DatasetSpec, default_metrics
 from .formats import (COLLECTION_FORMATS, TOPIC_FIELDS, TOPICS_FORMATS, guess_collection_format,
                       guess_topics_format, read_collection, read_topic_records, write_collection, write_topics)
 
-LOCAL_METRICS = ("map", "precision@30", "ndcg@10")
 LOCAL_COMPARABILITY = "a local collection: comparable with figures on the same collection, topics and qrels"
-CONVERTER_VERSION = "declared-collection/v1"
+#: bumped when a conversion's output changes (v2: empty documents kept, a byte-order mark dropped)
+CONVERTER_VERSION = "declared-collection/v2"
 
 #: key -> (type, required, help): every key a dataset file may have
 KEYS: dict[str, tuple[type | tuple[type, ...], bool, str]] = {
@@ -195,7 +195,7 @@ class DeclaredDataset(Dataset):
             relevance_level=int(values.get("relevance_level", 1)),
             description=values.get("description", f"local collection declared in {declaration.path.name}"),
             official_runs={name: str(path) for name, path in declaration.runs.items()},
-            collection=str(declaration.collection), metrics=tuple(values.get("metrics") or LOCAL_METRICS),
+            collection=str(declaration.collection), metrics=tuple(values.get("metrics") or default_metrics()),
             comparability=values.get("comparability", LOCAL_COMPARABILITY), source=f"declared in {declaration.path}",
             query_types=str(declaration.query_types or ""), complete_collection=True)
         super().__init__(spec, declaration.path.parent)

@@ -10,13 +10,20 @@ reads them: CACM ships so). Topics (``topics_format``): ``tsv`` (``qid<TAB>query
 
 Every reader yields ``(id, text, line)`` and the writers below turn them into the one layout the
 rest of the workbench reads (a ``pid<TAB>text`` collection, a ``qid<TAB>query`` topics file),
-refusing duplicate ids, empty texts and ids with whitespace with one line naming file and line.
-Whitespace inside a text is collapsed to single spaces: Lucene's analyzer and every tokenizer
+refusing duplicate ids and ids with whitespace (and empty queries) with one line naming file and
+line. Whitespace inside a text is collapsed to single spaces: Lucene's analyzer and every tokenizer
 here split on it anyway, so no term changes.
+
+Empty documents are kept, whichever source a collection comes from (a file, a dataset file,
+ir_datasets): real collections hold some (Cranfield's 471 and 995). They stay in the collection
+(its count, the texts a reranker reads) and BM25 never retrieves them (no term matches; Anserini
+leaves them out of the Lucene index); one warning per collection names it and counts them
+(:func:`warn_empty_documents`).
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tarfile
 from html.parser import HTMLParser
@@ -24,16 +31,19 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..core.errors import WorkbenchError
-from ..core.files import atomic_write
+from ..core.files import atomic_write, text_lines
 
 COLLECTION_FORMATS = ("tsv", "jsonl", "trec", "html")
 TOPICS_FORMATS = ("tsv", "trec", "cacm")
 TOPIC_FIELDS = ("title", "desc", "narr")
 
+log = logging.getLogger(__name__)
+
 Record = tuple[str, str, int]  # (id, text, line or document number for errors)
 
 
 def collapse(text: str) -> str:
+    """One line of text: tabs, newlines and runs of whitespace become single spaces, none at the ends."""
     return " ".join(text.split())
 
 
@@ -79,26 +89,10 @@ def read_collection(path: Path, fmt: str) -> Iterator[Record]:
     return readers[fmt](path)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    import gzip
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise WorkbenchError("not UTF-8 text", path) from None
-    except (OSError, EOFError) as error:
-        raise WorkbenchError(f"cannot read ({error})", path) from None
-
-
 def _tsv_records(path: Path, what: str, layout: str) -> Iterator[Record]:
     """``(id, rest, line)`` of each non-blank ``id<TAB>rest`` line of a ``what`` file (collection,
     topics); a line without a tab is an error naming the ``layout`` expected."""
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
+    for number, line in text_lines(path):
         key, sep, rest = line.partition("\t")
         if not sep:
             raise WorkbenchError(f"malformed {what} line: expected '{layout}'", path, number)
@@ -110,9 +104,7 @@ def _tsv_documents(path: Path) -> Iterator[Record]:
 
 
 def _jsonl_documents(path: Path) -> Iterator[Record]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
+    for number, line in text_lines(path):
         try:
             record = json.loads(line)
         except ValueError as error:
@@ -171,7 +163,7 @@ def _docno_blocks(text: str, path: Path, what: str, item: str) -> Iterator[Recor
 
 
 def _trec_documents(path: Path) -> Iterator[Record]:
-    text = "\n".join(line for _, line in _lines(path))
+    text = "\n".join(line for _, line in text_lines(path, blank=True))
     for docno, content, line in _docno_blocks(text, path, "TREC SGML collection", "TREC document"):
         yield docno, _TAG.sub(" ", content), line
 
@@ -253,8 +245,9 @@ def _html_id(name: str) -> str:
 
 
 def write_collection(records: Iterable[Record], source: Path, target: Path) -> int:
-    """Write ``records`` as a ``pid<TAB>text`` collection (atomically); duplicate ids, empty texts
-    and ids with whitespace are errors naming ``source`` and the record's line. Returns the count."""
+    """Write ``records`` as a ``pid<TAB>text`` collection (atomically); duplicate ids and ids with
+    whitespace are errors naming ``source`` and the record's line, empty texts are kept (whoever
+    reads the collection warns about them). Returns the count."""
     seen: dict[str, int] = {}
     with atomic_write(target) as out:
         for docid, text, line in records:
@@ -266,16 +259,29 @@ def write_collection(records: Iterable[Record], source: Path, target: Path) -> i
 
 
 def check_document(docid: str, text: str, seen: dict[str, int], source: Path, line: int,
-                   noun: str = "document") -> None:
-    """One document's id and text, checked (``seen`` maps ids to their lines, updated); ``noun``
-    names it in errors (a collection file says "passage")."""
+                   noun: str = "document") -> bool:
+    """One document's id checked (``seen`` maps ids to their lines, updated); ``noun`` names it in
+    errors (a collection file says "passage"). Returns whether its text is empty (kept: the
+    reader counts them for :func:`warn_empty_documents`)."""
     if not docid or any(c.isspace() for c in docid):
         raise WorkbenchError(f"{noun} id {docid!r} is empty or contains whitespace", source, line)
-    if not text.strip():
-        raise WorkbenchError(f"{noun} {docid!r} has an empty text", source, line)
     if docid in seen:
         raise WorkbenchError(f"duplicate {noun} id {docid!r} (first on line {seen[docid]})", source, line)
     seen[docid] = line
+    return not text.strip()
+
+
+_WARNED_EMPTY: set[tuple[str, int]] = set()
+
+
+def warn_empty_documents(source: str | Path, count: int) -> None:
+    """The one warning line about a collection's empty documents: how many, naming the collection
+    (once per process). They stay in the collection; BM25 never retrieves them."""
+    if count <= 0 or (str(source), count) in _WARNED_EMPTY:
+        return
+    _WARNED_EMPTY.add((str(source), count))
+    log.warning("%s: %d %s an empty text: kept in the collection (BM25 never retrieves %s)", source, count,
+                "documents have" if count != 1 else "document has", "them" if count != 1 else "it")
 
 
 # --- topics ------------------------------------------------------------------------------------
@@ -292,7 +298,7 @@ def read_topic_records(path: Path, fmt: str, field: str = "title") -> Iterator[R
         for qid, query, number in _tsv_records(path, "topics", "qid<TAB>query"):
             yield qid.strip(), query, number
         return
-    text = "\n".join(line for _, line in _lines(path))
+    text = "\n".join(line for _, line in text_lines(path, blank=True))
     if fmt == "cacm":
         yield from _cacm_topics(text, path)
     else:

@@ -10,6 +10,9 @@
   (never the whole 8.8M/138M collection in memory); a document's ``title`` and body are joined
   into one text, of which a reranker reads its first ``max_length`` tokens (FirstP).
 * **Candidates**: the dataset's ``scoreddocs`` (where it has them) as the run ``official-scoreddocs``.
+* **As every source**: empty documents are kept (one warning counts them), and the default headline
+  metrics follow the collection (:func:`~.dataset.default_metrics`): MS MARCO's for MS MARCO ids
+  (``msmarco-*``, TREC DL), else those a declared collection gets (MAP, P@30, NDCG@10).
 
 Topics, qrels and scoreddocs are written once under the cache directory, so every run key and
 evaluation is keyed by their checksums as for any other dataset. Offline, an id whose files were
@@ -25,33 +28,30 @@ from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from .collection import LazyTexts
-from .dataset import STANDARD_METRICS, TREC_DL_METRICS, Dataset, DatasetSpec
-from .formats import collapse, write_topics
+from .dataset import Dataset, DatasetSpec, default_metrics
+from .formats import collapse, warn_empty_documents, write_topics
+from .irds_loading import import_ir_datasets, irds_failure, load_irds
 
 QUERY_FIELDS = ("text", "title", "query")
 #: id prefix -> query field, where the default order above picks the wrong one
 QUERY_FIELD_OVERRIDES: dict[str, str] = {}
 BODY_FIELDS = ("text", "body", "contents", "abstract", "passage")
-BEIR_METRICS = ("ndcg@10", "recall@100")
 #: ``texts`` is refused beyond this many documents: a collection that size is read through the docs store
 MAX_IN_MEMORY_DOCS = 2_000_000
 SCOREDDOCS = "scoreddocs"
 
 
 def _version() -> str:
-    import ir_datasets
-
-    return ir_datasets.__version__
-
-
-def _failure(irds_id: str, error: BaseException) -> WorkbenchError:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-    return WorkbenchError(f"ir_datasets cannot provide {irds_id!r} here ({type(error).__name__}: {first}); with "
-                          "internet it downloads its files on first use, offline put them under $IR_DATASETS_HOME")
+    return import_ir_datasets().__version__
 
 
 def is_trec_dl(irds_id: str) -> bool:
     return "trec-dl" in irds_id or "dl-hard" in irds_id
+
+
+def is_ms_marco(irds_id: str) -> bool:
+    """An MS MARCO collection (passage or document, v1 or v2, TREC DL included): it keeps MS MARCO's metrics."""
+    return irds_id.startswith("msmarco-") or is_trec_dl(irds_id)
 
 
 def query_field(irds_id: str, fields: tuple[str, ...]) -> str:
@@ -83,9 +83,7 @@ class DocsStoreCollection(LazyTexts):
     def __init__(self, irds_id: str, handle: Any):
         self.irds_id = irds_id
         self.handle = handle
-        import ir_datasets
-
-        self.docs_id = ir_datasets.docs_parent_id(irds_id) or irds_id
+        self.docs_id = import_ir_datasets().docs_parent_id(irds_id) or irds_id
         self.path = Path(f"irds-{self.docs_id.replace('/', '--')}")
         self.fingerprint = fingerprint("irds-docs/v1", self.docs_id, _version())
         self._texts: dict[str, str] = {}
@@ -97,7 +95,7 @@ class DocsStoreCollection(LazyTexts):
             try:
                 self._store = self.handle.docs_store()
             except Exception as error:  # noqa: BLE001 - any failure of a third-party loader: one line
-                raise _failure(self.irds_id, error) from None
+                raise irds_failure(self.irds_id, error) from None
         return self._store
 
     def texts_for(self, pids: Iterable[str]) -> list[str]:
@@ -109,7 +107,7 @@ class DocsStoreCollection(LazyTexts):
             except WorkbenchError:
                 raise
             except Exception as error:  # noqa: BLE001
-                raise _failure(self.irds_id, error) from None
+                raise irds_failure(self.irds_id, error) from None
             for pid, doc in found.items():
                 self._texts[pid] = document_text(doc)
             absent = [p for p in missing if p not in self._texts]
@@ -124,16 +122,21 @@ class DocsStoreCollection(LazyTexts):
         try:
             count = self.handle.docs_count()  # None where ir_datasets has no count recorded
         except Exception as error:  # noqa: BLE001
-            raise _failure(self.irds_id, error) from None
+            raise irds_failure(self.irds_id, error) from None
         return int(count) if count is not None else sum(1 for _ in self)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        """Every document, streamed (for indexing): never all in memory."""
+        """Every document, streamed (for indexing): never all in memory. Empty documents are kept,
+        counted in one warning at the end (as for every source)."""
+        empty = 0
         try:
             for doc in self.handle.docs_iter():
-                yield doc.doc_id, document_text(doc)
+                text = document_text(doc)
+                empty += not text
+                yield doc.doc_id, text
         except Exception as error:  # noqa: BLE001
-            raise _failure(self.irds_id, error) from None
+            raise irds_failure(self.irds_id, error) from None
+        warn_empty_documents(f"irds:{self.docs_id}", empty)
 
     @property
     def texts(self) -> dict[str, str]:
@@ -142,7 +145,7 @@ class DocsStoreCollection(LazyTexts):
             try:
                 count = self.handle.docs_count()
             except Exception as error:  # noqa: BLE001
-                raise _failure(self.irds_id, error) from None
+                raise irds_failure(self.irds_id, error) from None
             if count is not None and count > MAX_IN_MEMORY_DOCS:
                 raise WorkbenchError(f"the collection of {self.irds_id!r} has {count:,} documents: too many to hold "
                                      "in memory (TF-IDF and whitening fit on the whole collection); use a reranker "
@@ -168,7 +171,7 @@ class IrdsDataset(Dataset):
         spec = DatasetSpec(
             name=f"irds:{irds_id}", topics="topics.tsv", qrels="qrels.txt", relevance_level=2 if trec_dl else 1,
             description=f"ir_datasets {irds_id}", official_runs=runs, ir_datasets_id=irds_id,
-            metrics=BEIR_METRICS if irds_id.startswith("beir/") else TREC_DL_METRICS if trec_dl else STANDARD_METRICS,
+            metrics=default_metrics(ms_marco=is_ms_marco(irds_id), trec_dl=trec_dl),
             comparability=(f"comparable with published figures on {irds_id} when the candidates come from its full "
                            "collection (scoreddocs, a prebuilt index)"),
             texts=("title and body joined; a reranker reads the first max_length tokens (FirstP)"
@@ -184,7 +187,7 @@ class IrdsDataset(Dataset):
             except WorkbenchError:
                 raise
             except Exception as error:  # noqa: BLE001 - network, missing files, a loader's own error
-                raise _failure(self.irds_id, error) from None
+                raise irds_failure(self.irds_id, error) from None
         return path
 
     @cached_property
@@ -226,19 +229,9 @@ class IrdsDataset(Dataset):
 
     @property
     def collection_key(self) -> str:
-        import ir_datasets
-
-        return "irds:" + (ir_datasets.docs_parent_id(self.irds_id) or self.irds_id)
+        return "irds:" + (import_ir_datasets().docs_parent_id(self.irds_id) or self.irds_id)
 
 
 def irds_dataset(irds_id: str) -> IrdsDataset:
     """The dataset of an ir_datasets id (nothing is read until it is used)."""
-    import ir_datasets
-
-    try:
-        handle = ir_datasets.load(irds_id)
-    except KeyError:
-        raise WorkbenchError(f"unknown ir_datasets id {irds_id!r} (see https://ir-datasets.com)") from None
-    except Exception as error:  # noqa: BLE001
-        raise _failure(irds_id, error) from None
-    return IrdsDataset(irds_id, handle)
+    return IrdsDataset(irds_id, load_irds(irds_id))
