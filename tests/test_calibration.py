@@ -44,6 +44,28 @@ def test_the_faster_exact_path_wins_and_is_cached():
     assert cached_choice("unit", "model-b", ["torch", "onnx"], 1) is None  # another thread count: measured anew
 
 
+def test_a_path_slow_only_on_its_first_call_is_warmed_up_not_penalised():
+    """Every candidate runs once untimed before any is timed: a cold start (here 2 s on the first
+    call of the otherwise faster path, measured first) does not decide the choice."""
+    from workbench.models.calibration import TIMED_CALLS
+
+    order: list[str] = []
+
+    def cold_then_fast(name: str, first: float, after: float):
+        def run():
+            time.sleep(first if name not in order else after)
+            order.append(name)
+            return SCORES
+        return run
+
+    choice = calibrate("unit", "model-cold", {"torch@16": cold_then_fast("torch@16", 2.0, 0.0),
+                                              "torch": cold_then_fast("torch", 0.05, 0.05)},
+                       threads=2, say=lambda _: None)
+    assert choice.path == "torch@16" and choice.seconds["torch@16"] < 1.0
+    assert order[:2] == ["torch@16", "torch"]  # both warmed before either was timed
+    assert order.count("torch@16") == order.count("torch") == 1 + TIMED_CALLS
+
+
 def test_a_batch_size_candidate_that_is_faster_is_kept_with_its_batch_size():
     from types import SimpleNamespace
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
+import numpy as np
 import pytest
 
 from helpers_models import offline, write_tiny_bert  # noqa: F401 - offline: autouse fixture
@@ -111,17 +113,61 @@ def tiny_cross_encoder(tmp_path_factory):
 def test_measure_tiny_cross_encoder_on_dl19_pairs(tiny_cross_encoder, data_dir):
     import torch
 
+    from workbench.models.devices import available_cpus
+
     threads = torch.get_num_threads()
     measured = planner.measure_reranker(f"cross-encoder:{tiny_cross_encoder}", sample_pairs=64, data_dir=data_dir,
-                                        warmup_pairs=8)
+                                        warmup_pairs=8, threads=1)
     assert torch.get_num_threads() == threads  # the one-thread setting does not leak
     assert measured.stage == "rerank" and measured.unit == "pairs" and measured.measured
     assert measured.per_worker_per_s > 0 and math.isfinite(measured.per_worker_per_s)
     assert "1 thread" in measured.how and "64 DL19 official-BM25 pairs" in measured.how
+    assert measured.threads == 1 and measured.load_s > 0 and "model load" in measured.how
+    # by default a worker's thread count is the driver's (as on Ray), or the spec's threads=N
+    assert planner.worker_threads() == min(threads, available_cpus())
+    assert planner.worker_threads("cross-encoder:x,threads=3") == 3 and planner.worker_threads(None, 2) == 2
     queries, passages = planner.candidate_pairs(data_dir, 64)
     assert len(queries) == len(passages) == 64 and len(set(queries)) == 1  # one query's 64 candidates
     transfer = planner.pair_transfer(data_dir)
     assert 100 < transfer.bytes_in < 2000 and transfer.bytes_out == 8
+
+
+class _SlowToStart:
+    """A reranker that takes 1.5 s to load and 1.5 s more on its first call, then scores a pair in 0.5 ms."""
+
+    LOAD_S = FIRST_CALL_S = 1.5
+
+    def __init__(self):
+        time.sleep(self.LOAD_S)
+        self.calls = 0
+
+    def score_pairs(self, queries, passages):
+        self.calls += 1
+        time.sleep((self.FIRST_CALL_S if self.calls == 1 else 0.0) + 0.0005 * len(passages))
+        return np.zeros(len(passages))
+
+
+def test_load_and_first_call_are_not_in_the_rate(data_dir, monkeypatch):
+    """The rate is the steady state: model load is timed apart (reported as start-up) and the
+    slow first call is the untimed warm-up."""
+    from workbench.rerankers import registry
+
+    monkeypatch.setattr(registry, "get_reranker", lambda spec, context=None, **options: _SlowToStart())
+    planner.measure._load.cache_clear()
+    try:
+        measured = planner.measure_reranker("tfidf:slow-to-start", sample_pairs=64, warmup_pairs=8,
+                                            threads=1, data_dir=data_dir)
+    finally:
+        planner.measure._load.cache_clear()
+    assert measured.load_s >= _SlowToStart.LOAD_S
+    # steady state ~2,000 pairs/s; 3 s of load and first call inside the timing would give < 300
+    assert measured.per_worker_per_s > 800, measured.how
+    assert f"model load {measured.load_s:.1f} s (start-up, not in the rate)" in measured.how
+    table = plan([Workload("rerank", 10_000, "pairs")], [measured], [1])
+    assert table["load_s"].iloc[0] == measured.load_s
+    assert table["wall_s"].iloc[0] == pytest.approx(10_000 / measured.per_worker_per_s * planner.RAY_OVERHEAD_FACTOR
+                                                    + planner.RAY_STARTUP_S)
+    assert "load s" in planner.format_plan(table)
 
 
 def test_cli_plan_end_to_end_with_given_throughputs(tiny_cross_encoder, data_dir, tmp_path, capsys):
