@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup setup-browser eval eval-all test bench data index leaderboard report compare clean-runs train ablate ablate-crossencoder diagnose train-contrastive
+.PHONY: setup setup-browser eval eval-all test test-fast bench data index leaderboard report compare clean-runs train ablate ablate-crossencoder diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ eval-all: eval
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The loop after every change (about a minute): the tests that take no slow resource (no data
+# directory, model, JVM, Ray, subprocess or browser); tests/conftest.py sorts them by their fixtures.
+test-fast: setup
+	WORKBENCH_TEST_TIER=fast $(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider -o addopts="" -x
 
 bench: setup
 	$(BIN)/python bench/bench_bm25.py

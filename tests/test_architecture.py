@@ -27,7 +27,7 @@ LAYERS = {
     "train": 6, "pyterrier": 6,
     "cli": 7,
 }
-ROOT_MODULES = {"workbench", "workbench._moved"}  # the package itself: may import core only
+ROOT_MODULES = {"workbench"}  # the package itself: may import core only
 
 
 def module_name(path: Path) -> str:
@@ -141,7 +141,7 @@ def test_layers_point_down(graph):
             theirs = layer_of(target)
             if theirs is None:
                 continue
-            if own is None:  # the package root and the alias hook
+            if own is None:  # the package root
                 if theirs[0] != "core":
                     violations.append(f"{module} -> {target} (the package root imports core only)")
                 continue
@@ -161,13 +161,23 @@ def test_every_subpackage_declares_its_public_surface():
         assert names, f"{init} declares no __all__"
 
 
-def test_moved_modules_still_import_with_a_warning():
-    import importlib
-    import sys
+#: the most lines a module may have: past it, a module holds more than one job
+MAX_MODULE_LINES = 450
 
-    sys.modules.pop("workbench.trec", None)
-    with pytest.warns(DeprecationWarning, match="workbench.trec moved to workbench.data.trec"):
-        old = importlib.import_module("workbench.trec")
-    from workbench.data import trec
 
-    assert old is trec
+def test_no_module_is_over_the_line_limit():
+    long = {module_name(path): count for path in sorted(PACKAGE_ROOT.rglob("*.py"))
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
+
+
+def test_public_names_are_unique_across_the_package():
+    # a top-level function or class name means one thing: two modules defining `write_report`
+    # make every import of it a question (aliases in __init__ re-exports are not definitions)
+    seen: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                seen.setdefault(node.name, []).append(module_name(path))
+    twins = {name: modules for name, modules in seen.items() if len(modules) > 1}
+    assert not twins, f"public names defined in more than one module: {twins}"

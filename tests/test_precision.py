@@ -64,7 +64,7 @@ def test_precision_and_backend_reach_the_manifest_and_the_leaderboard(tiny):
 @pytest.mark.skipif(not HAS_ONNX, reason="onnx / onnxruntime not installed")
 def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path, monkeypatch):
     import workbench.rerankers.rerank as rerank_module
-    from workbench.experiment.precision import check_precision, write_report
+    from workbench.experiment.precision import check_precision, write_precision_report
 
     bench, model = tiny
     real_rerank_run = rerank_module.rerank_run
@@ -90,7 +90,7 @@ def test_check_precision_reports_every_path_against_the_exact_one(tiny, tmp_path
     for result in by_path.values():
         assert set(result.deltas) == {"mrr@10", "ndcg@5", "ndcg@10"} and result.n_queries == 2
         assert -1 <= result.kendall_tau_min <= result.kendall_tau_mean <= 1
-    markdown, data = write_report(report, tmp_path / "out" / "tiny")
+    markdown, data = write_precision_report(report, tmp_path / "out" / "tiny")
     saved = json.loads(data.read_text())
     assert saved["verdicts"]["torch fp32 (exact)"] is True and len(saved["results"]) == 6
     assert "| dl19 | onnx int8 |" in markdown.read_text()

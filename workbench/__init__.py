@@ -15,10 +15,8 @@ entry-point plugins) and :mod:`workbench.models` (torch plumbing and text encode
 Components are added by registering them, in this repository or from another package through
 the entry point groups ``workbench.rerankers`` and ``workbench.first_stages``.
 """
-from . import _moved
 from .core.errors import WorkbenchError
 
 __version__ = "0.1.0"
 __all__ = ["WorkbenchError", "__version__"]
 
-_moved.install()

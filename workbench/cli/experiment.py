@@ -125,7 +125,7 @@ def _check_precision_arguments(parser: argparse.ArgumentParser) -> None:
 @command("check-precision", "measure what each faster numeric path (ONNX fp32, bf16, int8) changes against the "
          "exact one: headline metrics, score differences, top-10 order", _check_precision_arguments)
 def run_check_precision(args: argparse.Namespace) -> int:
-    from ..experiment.precision import check_precision, write_report
+    from ..experiment.precision import check_precision, write_precision_report
     from ..experiment.store import safe_name
 
     bench = _workbench(args)
@@ -133,7 +133,7 @@ def run_check_precision(args: argparse.Namespace) -> int:
     report = check_precision(bench.session, args.reranker, _split(args.datasets), candidates=args.candidates,
                              depth=args.depth, paths=paths)
     out = Path(args.out) if args.out else Path(args.runs_dir) / "precision" / safe_name(args.reranker)
-    markdown, data = write_report(report, out)
+    markdown, data = write_precision_report(report, out)
     print(report.markdown())
     print(f"written: {markdown}, {data}")
     return 0

@@ -107,7 +107,7 @@ def _diagnose_arguments(parser: argparse.ArgumentParser) -> None:
          "non-relevant separation (gap, AUC), group separation, neighbours; JSON, Markdown and plots",
          _diagnose_arguments)
 def run_embed_diagnose(args: argparse.Namespace) -> int:
-    from ..embeddings.report import diagnose, write_report
+    from ..embeddings.report import diagnose, write_diagnostics_report
     from ..experiment.store import safe_name
 
     report, embedded, judged = diagnose(args.model, args.dataset, args.pooling, args.whiten, args.data_dir,
@@ -115,7 +115,7 @@ def run_embed_diagnose(args: argparse.Namespace) -> int:
                                         **_embedding_kwargs(args))
     labels = list(dict.fromkeys(row.model for row in embedded))
     out = Path(args.out) if args.out else Path("runs") / "diagnostics" / safe_name("+".join(labels))
-    written = write_report(report, embedded, judged, out)
+    written = write_diagnostics_report(report, embedded, judged, out)
     print(report.markdown())
     print("written: " + ", ".join(str(p) for p in written))
     return 0
@@ -173,7 +173,7 @@ def _ablate_arguments(parser: argparse.ArgumentParser) -> None:
          "strongest other loss, evaluate on DL19, DL20 and pooled against pointwise and off-the-shelf, write the "
          "verdict (resumable)", _ablate_arguments)
 def run_ablate(args: argparse.Namespace) -> int:
-    from ..train.ablation import Ablation, evaluate_all, read_boards, train_all, write_report
+    from ..train.ablation import Ablation, evaluate_all, read_boards, train_all, write_ablation_report
 
     settings = {"seeds": args.seeds} | ({"models": Path(args.models)} if args.models else {})
     ablation = Ablation.from_directory(args.configs, **settings)
@@ -184,7 +184,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     paths = evaluate_all(ablation, strongest, args.data_dir, args.runs_dir, args.boards, device=args.device,
                          progress=not args.quiet)
     header = Path(args.header).read_text(encoding="utf-8") if args.header else "# Loss ablation\n"
-    calls = write_report(ablation, strongest, read_boards(paths), args.out, args.results, header)
+    calls = write_ablation_report(ablation, strongest, read_boards(paths), args.out, args.results, header)
     for call in calls:
         print(f"{call['slice']}\t{call['metric']}\thybrid vs {call['other']}\t{call['difference']:+.4f}\t{call['call']}")
     print(f"report: {args.out}")

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import WorkbenchError
+from .errors import WorkbenchError, first_line
 
 BINARY_METRICS = {"mrr", "map", "recall", "precision", "hit_rate", "r-precision", "f1", "hits"}
 KNOWN_METRICS = BINARY_METRICS | {"ndcg", "ndcg_burges", "dcg", "dcg_burges"}
@@ -141,8 +141,7 @@ def _ir_measures_measure(name: str, canonical: str, cutoff: int | None, params: 
         parsed = ir_measures.parse_measure(canonical)
         getattr(parsed, "validate_params", lambda: None)()  # parameters the measure does not take
     except Exception as error:  # noqa: BLE001 - NameError, ValueError, AssertionError (unsupported params), ...
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WorkbenchError(f"metric {name!r} does not parse as ir_measures notation ({first}); "
+        raise WorkbenchError(f"metric {name!r} does not parse as ir_measures notation ({first_line(error)}); "
                              f"expected {NOTATION_HELP}") from None
     providers = {provider.NAME: provider for provider in ir_measures.DefaultPipeline.providers}
     order = [*_PROVIDER_ORDER, *(p for p in providers if p not in _PROVIDER_ORDER and p not in ("runtime", "ranx"))]

@@ -55,7 +55,7 @@ from ..core.files import atomic_write, sha256_file
 from .datasets import DATASETS
 from .materialise_collection import needed_pids, pid_key, write_full_collection, write_needed_collection
 from .materialise_plan import MANIFEST_NAME, Plan, key_fingerprint, source_key
-from .materialise_writers import write_given_run, write_qrels, write_scoreddocs_run, write_topics
+from .materialise_writers import materialise_topics, write_given_run, write_qrels, write_scoreddocs_run
 from .trec import read_qrels, read_run, read_topics
 
 __all__ = ["DOCS_ID", "MANIFEST_NAME", "materialise"]
@@ -137,7 +137,7 @@ def _materialise_trec(plan: Plan, sources: dict[str, tuple[Any, str | Path | Non
         get = plan.lazy(source)
         base = {"source": source_key(source)} if source_key(source) else None
         plan.step(spec.topics, base and {**base, "kind": "topics"},
-                  lambda path, get=get, name=name: write_topics(plan, get(), name, path))
+                  lambda path, get=get, name=name: materialise_topics(plan, get(), name, path))
         plan.step(spec.qrels, base and {**base, "kind": "qrels"},
                   lambda path, get=get, name=name: write_qrels(plan, get(), name, path))
         if "bm25" not in spec.official_runs:

@@ -18,7 +18,7 @@ from .materialise_plan import Plan, fetching_from_irds
 from .trec import read_run, sort_run, truncate_run, write_run
 
 
-def write_topics(plan: Plan, dataset: Any, label: str, path: Path) -> dict[str, Any]:
+def materialise_topics(plan: Plan, dataset: Any, label: str, path: Path) -> dict[str, Any]:
     count = 0
     with fetching_from_irds(f"the {label} queries"), atomic_write(path) as handle:
         for query in plan.bar(dataset.queries_iter(), f"{label} queries", unit="query"):

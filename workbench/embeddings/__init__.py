@@ -5,7 +5,7 @@ nearest neighbours, plots) and :func:`check_pairs` (sentence-pair cosines agains
 from .diagnostics import Embedded, JudgedSet, judged_set, measure
 from .embed import Embedder, embed, embedder
 from .pairs import SentencePair, check_pairs, read_pairs
-from .report import DiagnosticsReport, diagnose, write_report
+from .report import DiagnosticsReport, diagnose, write_diagnostics_report
 
 __all__ = ["DiagnosticsReport", "Embedded", "Embedder", "JudgedSet", "SentencePair", "check_pairs", "diagnose",
-           "embed", "embedder", "judged_set", "measure", "read_pairs", "write_report"]
+           "embed", "embedder", "judged_set", "measure", "read_pairs", "write_diagnostics_report"]

@@ -133,7 +133,7 @@ def diagnose(models: Sequence[str], dataset: str = "dl19", poolings: Sequence[st
     return DiagnosticsReport(dataset, labels, rows, found, settings), embedded, judged
 
 
-def write_report(report: DiagnosticsReport, embedded: Sequence[Embedded], judged: JudgedSet,
+def write_diagnostics_report(report: DiagnosticsReport, embedded: Sequence[Embedded], judged: JudgedSet,
                  out: str | Path) -> list[Path]:
     """``diagnostics.json``, ``diagnostics.md``, ``histograms.png``, one ``projection-<row>.png``
     per row and ``before-after.png`` in ``out``."""

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.errors import WorkbenchError
+from ..core.errors import WorkbenchError, first_line
 from ..core.files import atomic_write
 from ..core.registry import with_options
 from ..evaluation.metrics import evaluate_run
@@ -189,7 +189,7 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
                 reranker = session.reranker(path_spec, dataset)
             except WorkbenchError as error:
                 if reference is None:  # e.g. a fine-tuned model that trained on this dataset's queries
-                    report.skipped[dataset_name] = str(error).splitlines()[0]
+                    report.skipped[dataset_name] = first_line(error)
                     break
                 raise
             cache = session.score_cache()
@@ -223,7 +223,7 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
     return report
 
 
-def write_report(report: PrecisionReport, out: str | Path) -> tuple[Path, Path]:
+def write_precision_report(report: PrecisionReport, out: str | Path) -> tuple[Path, Path]:
     """Write ``<out>.md`` and ``<out>.json`` atomically; returns both paths."""
     out = Path(out)
     markdown, data = out.with_suffix(".md"), out.with_suffix(".json")

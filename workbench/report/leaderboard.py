@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from ..analysis.query_types import SLICES
-from ..core.errors import WorkbenchError
+from ..core.errors import WorkbenchError, first_line
 from ..core.files import atomic_write
 from ..core.locks import file_lock
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
@@ -30,8 +30,7 @@ def read_leaderboard(path: str | Path = DEFAULT_LEADERBOARD) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise WorkbenchError("leaderboard CSV is empty (0 bytes or no header)" + hint, path) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        first = (str(error).splitlines() or [type(error).__name__])[0]
-        raise WorkbenchError(f"cannot read leaderboard CSV: {first}" + hint, path) from None
+        raise WorkbenchError(f"cannot read leaderboard CSV: {first_line(error)}" + hint, path) from None
     except OSError as error:
         raise WorkbenchError(f"cannot read leaderboard CSV: {error.strerror}", path) from None
     missing = [column for column in KEY_COLUMNS if column not in board.columns]

@@ -185,7 +185,7 @@ def verdict_sentences(calls: list[dict[str, Any]], parts: tuple[str, ...] = ("pa
     return out
 
 
-def write_report(ablation: Ablation, strongest: str, boards: dict[str, pd.DataFrame], out: str | Path,
+def write_ablation_report(ablation: Ablation, strongest: str, boards: dict[str, pd.DataFrame], out: str | Path,
                  results_dir: str | Path | None = None, header: str = "") -> list[dict[str, Any]]:
     """Step 5: ``out`` (Markdown) and, in ``results_dir``, the small result files (training summary,
     verdict, the four leaderboards' ablation rows) to commit."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import WorkbenchError
+from ..core.errors import WorkbenchError, first_line
 from .losses import LOSSES
 
 #: the in-batch contrastive loss, only for architectures that encode queries and passages apart
@@ -156,7 +156,7 @@ class TrainConfig:
 
                 values = tomllib.loads(text)
         except Exception as error:  # noqa: BLE001 - a syntax error is one line
-            raise WorkbenchError(f"cannot parse the configuration: {str(error).splitlines()[0]}", path) from None
+            raise WorkbenchError(f"cannot parse the configuration: {first_line(error)}", path) from None
         if not isinstance(values, dict):
             raise WorkbenchError("the configuration must be a table of options", path)
         return cls.from_dict(values, path)

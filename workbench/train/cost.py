@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import WorkbenchError
+from ..core.errors import WorkbenchError, first_line
 from .config import TrainConfig
 from .data import Fold, fold_lists
 
@@ -218,7 +218,7 @@ def training_plan(config: TrainConfig, data_dir: str | Path | None = None, folds
         try:
             timing = measure_steps(config, built[0], steps)
         except (WorkbenchError, OSError) as error:
-            notes.append(f"cannot measure here ({str(error).splitlines()[0]}); give --throughput PAIRS_PER_S "
+            notes.append(f"cannot measure here ({first_line(error)}); give --throughput PAIRS_PER_S "
                          "(e.g. measured on the GPU)")
     config_values = config.to_dict()
     return TrainingPlan(config_values, [fold_cost(config, fold) for fold in built], timing, notes)
