@@ -22,7 +22,7 @@ def main() -> int:
 
     from workbench.data.collection import Collection
     from workbench.data.datasets import get_dataset
-    from workbench.evaluation.metrics import evaluate_run, to_ranx_qrels
+    from workbench.evaluation.metrics import evaluate_run
     from workbench.first_stage.lucene import build_index
     from workbench.first_stage.bm25 import BM25Config, BM25Retriever
     from workbench.data.trec import write_run
@@ -41,10 +41,6 @@ def main() -> int:
         started = time.perf_counter()
         evaluation = evaluate_run(run, qrels, dataset.relevance_level)
         timings.append(time.perf_counter() - started)
-    prepared = to_ranx_qrels(qrels)
-    started = time.perf_counter()
-    evaluate_run(run, qrels, dataset.relevance_level, qrels_ranx=prepared)
-    with_prepared_qrels = time.perf_counter() - started
 
     from pyserini.eval.trec_eval import trec_eval
 
@@ -62,11 +58,10 @@ def main() -> int:
 
     result = {"benchmark": "evaluate", "queries": int(run.qid.nunique()), "lines": len(run),
               "metrics": evaluation.metrics, "numba_warmup_s": round(warmup, 2),
-              "evaluate_s_best": round(min(timings), 3), "evaluate_s_prepared_qrels": round(with_prepared_qrels, 3),
+              "evaluate_s_best": round(min(timings), 3),
               "pyserini_trec_eval_s": round(trec_eval_seconds, 2), "means": evaluation.means}
     print(f"evaluate {result['queries']} queries x 100 docs ({len(run)} lines), 5 metrics: "
-          f"{result['evaluate_s_best']} s (numba warm-up {result['numba_warmup_s']} s once per process; "
-          f"{result['evaluate_s_prepared_qrels']} s with prepared qrels); "
+          f"{result['evaluate_s_best']} s (numba warm-up {result['numba_warmup_s']} s once per process); "
           f"pyserini trec_eval (5 calls) {result['pyserini_trec_eval_s']} s")
     if args.json:
         with open(args.json, "w") as handle:

@@ -38,14 +38,6 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def to_ranx_qrels(qrels: pd.DataFrame):
-    from ranx import Qrels
-
-    frame = qrels.astype({"qid": object, "docno": object})
-    frame = frame.assign(label=frame["label"].astype(int))
-    return Qrels.from_df(frame, q_id_col="qid", doc_id_col="docno", score_col="label")
-
-
 def to_ranx_run(run: pd.DataFrame, name: str = "run", trec_eval_order: bool = True):
     """A ranx Run ranking each query's documents exactly as trec_eval does (with
     ``trec_eval_order=False``: the run's own scores, for score-based fusion).
@@ -67,8 +59,44 @@ def to_ranx_run(run: pd.DataFrame, name: str = "run", trec_eval_order: bool = Tr
     return ranx_run
 
 
+def ranx_lists(run: pd.DataFrame, qrels: pd.DataFrame, qids: list[str]):
+    """(qrels, run) in ranx's own internal form, one entry per query of ``qids``, aligned: a numba
+    typed list of ``[document id, value]`` float arrays, each sorted by value descending, which
+    ranx's ``evaluate`` takes as it is.
+
+    The same numbers as ``Qrels.from_df``/``Run.from_df`` with ``make_comparable`` (a query absent
+    from the run gets an empty list), without building ranx's typed dictionaries: numba compiles
+    those in every new process (seconds before the first number), and only their lists reach the
+    metric kernels. Documents get exact integer ids shared by the qrels and the run instead of
+    ranx's hashes of their names, so no two documents can collide. The run is in trec_eval's order
+    with strictly decreasing scores (as :func:`to_ranx_run` gives it)."""
+    from numba.typed import List
+
+    from ..data.trec import sort_run
+
+    ordered = sort_run(run)
+    codes, _ = pd.factorize(pd.concat([qrels["docno"], ordered["docno"]], ignore_index=True))
+    judged = pd.DataFrame({"qid": qrels["qid"].to_numpy(), "doc": codes[:len(qrels)].astype(np.float64),
+                           "value": qrels["label"].astype(np.float64).to_numpy()})
+    ranked = pd.DataFrame({"qid": ordered["qid"].to_numpy(), "doc": codes[len(qrels):].astype(np.float64),
+                           "value": -ordered["rank"].astype(np.float64).to_numpy()})
+    empty = np.empty((0, 2), dtype=np.float64)
+
+    def by_query(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        frame = frame.sort_values(["qid", "value"], ascending=[True, False], kind="stable")
+        pairs = frame[["doc", "value"]].to_numpy(dtype=np.float64)
+        starts = np.flatnonzero(np.r_[True, frame["qid"].to_numpy()[1:] != frame["qid"].to_numpy()[:-1]])
+        ends = np.r_[starts[1:], len(frame)]
+        keys = frame["qid"].to_numpy()
+        return {keys[start]: np.ascontiguousarray(pairs[start:end]) for start, end in zip(starts, ends)}
+
+    qrels_by_query, run_by_query = by_query(judged), by_query(ranked)
+    return (List([qrels_by_query.get(qid, empty) for qid in qids]),
+            List([run_by_query.get(qid, empty) for qid in qids]))
+
+
 def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 1,
-                 metrics: list[str] | None = None, qrels_ranx=None) -> Evaluation:
+                 metrics: list[str] | None = None) -> Evaluation:
     """Evaluate ``run`` against ``qrels`` with ranx; keeps per-query values for later analysis."""
     from ranx import evaluate
 
@@ -91,12 +119,11 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     columns: dict[str, pd.Series] = {}
     ranx_names = sorted({m.ranx_name for m in measures.values() if m.engine == "ranx"})
     if ranx_names:
-        ranx_qrels = qrels_ranx if qrels_ranx is not None else to_ranx_qrels(qrels)
-        ranx_run = to_ranx_run(in_judged)
-        scores = evaluate(ranx_qrels, ranx_run, ranx_names, return_mean=False, make_comparable=True)
-        if len(ranx_names) == 1:
-            scores = {ranx_names[0]: scores}
-        qids = list(ranx_run.keys())
+        qids = sorted(judged_set)
+        ranx_qrels, ranx_run = ranx_lists(in_judged, qrels, qids)
+        # ranx 0.3.21 returns one metric's values under its short name's key (and fails on it) when
+        # given typed lists and a single metric: a list of two names always returns the dictionary
+        scores = evaluate(ranx_qrels, ranx_run, ranx_names * (2 if len(ranx_names) == 1 else 1), return_mean=False)
         for metric, measure in measures.items():
             if measure.engine == "ranx":
                 columns[metric] = pd.Series(np.asarray(scores[measure.ranx_name], dtype=float), index=qids)
