@@ -20,8 +20,12 @@ class WorkbenchError(Exception):
         return where + self.message
 
 
-def first_line(error: BaseException, limit: int | None = None) -> str:
-    """The first non-empty line of ``error``'s message (its type's name when it has none),
-    cut to ``limit`` characters: how a library's long or multi-line error is quoted in one line."""
-    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return line[:limit] if limit is not None else line
+def first_line(error: BaseException, limit: int | None = None, *, with_type: bool = False) -> str:
+    """The first non-empty line of ``error``'s message (its type's name when it has none), cut to
+    ``limit`` characters, after ``Type: `` with ``with_type``: how a library's long or multi-line
+    error is quoted in one line."""
+    lines = str(error).strip().splitlines()
+    if not lines:
+        return type(error).__name__
+    line = lines[0][:limit] if limit is not None else lines[0]
+    return f"{type(error).__name__}: {line}" if with_type else line

@@ -19,7 +19,7 @@ Unknown or ill-typed options are one clear :class:`~workbench.core.errors.Workbe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from .errors import WorkbenchError
@@ -57,6 +57,14 @@ class Option:
     @property
     def nullable(self) -> bool:
         return self.default is None
+
+    def but(self, **changes: Any) -> "Option":
+        """This option with some fields changed: a component that shares an option declared once
+        (``BATCH_SIZE``) but has its own default or help says only what differs::
+
+            BATCH_SIZE.but(default=32, help="texts per batch")
+        """
+        return replace(self, **changes)
 
     def _choice_map(self) -> dict[str, str] | None:
         if self.choices is None:

@@ -1,9 +1,12 @@
 """Registries of named components (rerankers, first stages, trainers), extensible by plugins.
 
 A :class:`Registry` maps a name to a factory, its declared options and a help line. The
-built-in components register themselves when their package's modules are imported (every
-public module of the package: adding a built-in is adding one file); third-party packages add
-components through an entry point group, so ``pip install my-reranker`` is enough::
+built-in components are declared in one catalogue module per package (name, help, options,
+presets, and the factory as ``"module:function"``, see :meth:`Registry.declare`): listing them or
+parsing a spec imports the catalogue only, and a component's module (with torch, transformers,
+faiss behind it) is imported when the component is built. A registry without a catalogue
+imports every public module of its package instead, each registering itself. Third-party
+packages add components through an entry point group, so ``pip install my-reranker`` is enough::
 
     # pyproject.toml of a plugin distribution
     [project.entry-points."workbench.rerankers"]
@@ -36,6 +39,44 @@ def with_options(spec: str, options: Mapping[str, Any]) -> str:
         return spec
     return spec + ("," if ":" in spec else ":") + ",".join(extra)
 
+class LazyCallable:
+    """A callable named ``"package.module:attribute"``, imported when first called.
+
+    It stands for the named function wherever a factory is expected: ``__module__`` and
+    ``__name__`` are the target's, and :func:`inspect.signature` sees the target's signature
+    (through ``__wrapped__``, which imports it).
+    """
+
+    def __init__(self, target: str):
+        module, colon, attribute = target.partition(":")
+        if not (module and colon and attribute):
+            raise ValueError(f"expected 'package.module:attribute', not {target!r}")
+        self.target = target
+        self.__module__ = module
+        self.__name__ = self.__qualname__ = attribute.rpartition(".")[2]
+        self._loaded: Callable[..., Any] | None = None
+
+    def load(self) -> Callable[..., Any]:
+        """The named callable (its module imported on the first call)."""
+        if self._loaded is None:
+            module, _, attribute = self.target.partition(":")
+            found: Any = importlib.import_module(module)
+            for part in attribute.split("."):
+                found = getattr(found, part)
+            self._loaded = found
+        return self._loaded
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        return self.load()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<lazy {self.target}>"
+
+
 @dataclass(frozen=True)
 class Entry:
     """A registered component: ``factory(context, **options)`` builds it.
@@ -64,17 +105,23 @@ class Entry:
 
 
 class Registry:
-    """Named components of one kind: built-ins from ``package``, plugins from entry-point ``group``."""
+    """Named components of one kind: built-ins from ``package``, plugins from entry-point ``group``.
 
-    def __init__(self, kind: str, group: str, package: str):
+    ``catalogue`` names the module that declares every built-in (:meth:`declare`): the only one
+    :meth:`load_builtins` imports. Without one, every public module of ``package`` is imported.
+    """
+
+    def __init__(self, kind: str, group: str, package: str, catalogue: str | None = None):
         self.kind = kind
         self.group = group
         self.package = package
+        self.catalogue = catalogue
         self._entries: dict[str, Entry] = {}
         self._builtins_loaded = False
         self._shadow_warned: set[str] = set()
         #: ``adapt(obj, name) -> factory | None``: turn an entry point's object that is not a factory
-        #: (a PyTerrier transformer) into one; built-in modules append theirs when imported
+        #: (a PyTerrier transformer) into one; the catalogue declares the built-in ones
+        #: (:meth:`declare_adapter`), imported when a plugin's object first needs adapting
         self.adapters: list[Callable[[Any, str], Callable[..., Any] | None]] = []
 
     # -- registering
@@ -91,6 +138,19 @@ class Registry:
             return factory
 
         return decorate
+
+    def declare(self, name: str, factory: str, *, options: Sequence[Option] = (), help: str = "",
+                **presets: Any) -> None:
+        """Declare the component ``name`` without importing it: ``factory`` is
+        ``"package.module:function"``, imported when the component is first built; ``options``,
+        ``help`` and ``presets`` are as for :meth:`register`."""
+        lazy = LazyCallable(factory)
+        self.add(Entry(name, lazy, tuple(options), help, dict(presets),
+                       source="built-in" if self._is_builtin(lazy) else lazy.__module__))
+
+    def declare_adapter(self, adapter: str) -> None:
+        """Add the adapter ``"package.module:function"`` (see :attr:`adapters`), imported when first used."""
+        self.adapters.append(LazyCallable(adapter))
 
     def add(self, entry: Entry) -> None:
         if entry.name in self._entries:
@@ -110,10 +170,14 @@ class Registry:
 
     # -- loading
     def load_builtins(self) -> None:
-        """Import every public module of the built-in package (they register themselves). Idempotent."""
+        """Import the catalogue that declares the built-ins (without one: every public module of the
+        built-in package, each registering itself). Idempotent."""
         if self._builtins_loaded:
             return
         self._builtins_loaded = True
+        if self.catalogue is not None:
+            importlib.import_module(self.catalogue)
+            return
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
             if not module.name.startswith("_"):

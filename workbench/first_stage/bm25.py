@@ -26,14 +26,12 @@ import pandas as pd
 
 from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError, first_line
-from ..core.options import Option
 from ..data.collection import Collection, LazyTexts
 from ..data.trec import sort_run
 from .anserini import AnseriniSearcher
 from .java import ensure_java
 from .lucene import LuceneIndex, index_fingerprint, shared_index
 from .protocol import FirstStage, StageContext
-from .registry import register
 
 BM25_PRESETS = {"anserini": (0.9, 0.4), "msmarco-tuned": (0.82, 0.68)}
 
@@ -276,38 +274,15 @@ class PrebuiltLexical(FirstStage):
                 "texts": "the index's stored raw documents"}
 
 
-LEXICAL_OPTIONS = (
-    Option("k1", float, 0.9, minimum=0, help="BM25 term saturation (Anserini 0.9; MS MARCO-tuned 0.82)"),
-    Option("b", float, 0.4, minimum=0, help="BM25 length normalisation (Anserini 0.4; tuned 0.68)"),
-    Option("k", int, 1000, minimum=1, help="documents retrieved per query"),
-    Option("rm3", bool, False, help="RM3 pseudo-relevance feedback (Pyserini's set_rm3)"),
-    Option("fb_terms", int, 10, minimum=1, help="RM3 expansion terms"),
-    Option("fb_docs", int, 10, minimum=1, help="RM3 feedback documents"),
-    Option("original_query_weight", float, 0.5, minimum=0, help="RM3 weight of the original query"),
-    Option("ql", bool, False, help="query likelihood with Dirichlet smoothing instead of BM25 (set_qld)"),
-    Option("mu", float, 1000.0, minimum=0, help="QL Dirichlet smoothing"),
-    Option("index", str, None, help="a Pyserini prebuilt index by name (msmarco-v1-passage, "
-           "beir-v1.0.0-scifact.flat, ...) or a Lucene index directory, instead of the dataset's collection; "
-           "rerankers read its stored raw documents"),
-)
-
-
-def _make_lexical(context: StageContext, *, k1: float, b: float, k: int, rm3: bool, fb_terms: int, fb_docs: int,
-                  original_query_weight: float, ql: bool, mu: float, index: str | None) -> FirstStage:
-    config = BM25Config(k1=k1, b=b, k=k, threads=context.threads, rm3=rm3, fb_terms=fb_terms, fb_docs=fb_docs,
-                        original_query_weight=original_query_weight, ql=ql, mu=mu)
+def make_bm25(context: StageContext, *, index: str | None, **settings: Any) -> FirstStage:
+    """``bm25`` and ``bm25-mini`` (options: :data:`~workbench.first_stage.catalogue.LEXICAL_OPTIONS`): over
+    a Pyserini prebuilt index or a Lucene index directory when ``index`` is given, else over the
+    dataset's collection."""
+    config = BM25Config(threads=context.threads, **settings)
     if index:
         return PrebuiltLexical(index, config, context.shared)
     complete = bool(getattr(getattr(context.dataset, "spec", None), "complete_collection", False))
     return BM25Mini(context.collection, config, context.shared, context.engine, complete_collection=complete)
 
 
-@register("bm25", help="Pyserini BM25 over the Lucene index of the dataset's collection (rm3=true: RM3; ql=true: "
-          "query likelihood, Dirichlet; index=<name>: a Pyserini prebuilt index)", options=LEXICAL_OPTIONS)
-def make_bm25(context: StageContext, **options: Any) -> FirstStage:
-    return _make_lexical(context, **options)
-
-
-@register("bm25-mini", help="bm25 under its earlier name (same runs, same fingerprints)", options=LEXICAL_OPTIONS)
-def make_bm25_mini(context: StageContext, **options: Any) -> FirstStage:
-    return _make_lexical(context, **options)
+make_bm25_mini = make_bm25  # bm25 under its earlier name: the same stage

@@ -25,13 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..data.collection import Collection
 from ..data.trec import sort_run
-from .learned import NUMERICS_OPTIONS, LearnedFirstStage, learned_stage_factory
-from .registry import register
-
-KINDS = ("flat", "ivf", "hnsw")
+from .catalogue import DENSE_INDEX_KINDS as KINDS
+from .learned import LearnedFirstStage, learned_stage_factory
 
 
 def encode_collection(collection: Collection, encoder: Any, progress: bool = True,
@@ -144,9 +141,5 @@ class DenseMini(LearnedFirstStage):
         return DenseIndex.build(self.collection, self.encoder, kind=self.index_kind, progress=self.context.progress)
 
 
-register("dense-mini", help="dense retrieval over the mini collection with faiss (passage vectors cached per "
-         "encoder and shared with the dense reranker; not comparable with full-collection figures)",
-         options=(Option("encoder", str, "dense-minilm", help="reranker spec of the bi-encoder"),
-                  *NUMERICS_OPTIONS,
-                  Option("index", str, "flat", choices=KINDS, help="flat (exact), ivf or hnsw (approximate)"),
-                  Option("k", int, 1000, minimum=1, help="passages retrieved per query")))(learned_stage_factory(DenseMini))
+#: the ``dense-mini`` factory (options: :data:`~workbench.first_stage.catalogue.DENSE_MINI_OPTIONS`)
+make_dense_mini = learned_stage_factory(DenseMini)

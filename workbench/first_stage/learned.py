@@ -10,20 +10,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..core.registry import with_options
 from ..models.encoder import EncoderModel, TextEncoder
-from ..models.precision import precision_option
+from .catalogue import NUMERICS_OPTIONS  # noqa: F401 - declared (with the stages' other options) there
 from .protocol import FirstStage, StageContext
-
-#: options a learned first stage passes on to its encoder, so that a faster, inexact encoding
-#: of the collection shows in the system's own name: ``dense-mini:precision=bf16``
-NUMERICS_OPTIONS = (
-    precision_option(help="the encoder's precision (default: the encoder spec's, fp32): fp32, bf16; "
-                          "backend=onnx: int8 or fp32"),
-    Option("backend", str, None, choices=("auto", "torch", "onnx"), help="the encoder's backend (default: "
-           "the encoder spec's)"),
-)
 
 
 class LearnedFirstStage(FirstStage):

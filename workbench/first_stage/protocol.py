@@ -17,7 +17,9 @@ A first stage is built per (spec, dataset) by its registered factory from a
     def make_constant(context, k):
         return Constant(context, k)
 
-``constant:k=10`` and ``constant:k=10+tfidf`` then work as systems.
+``constant:k=10`` and ``constant:k=10+tfidf`` then work as systems once the module is imported (a
+plugin's entry point imports it). A built-in first stage is declared in :mod:`.catalogue`
+instead, so that its module is imported only when it is built.
 """
 from __future__ import annotations
 

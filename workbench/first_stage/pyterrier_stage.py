@@ -11,7 +11,6 @@ import pandas as pd
 from ..core.pyterrier import check_output, is_transformer, to_workbench_run, transformer_identity
 from ..data.trec import sort_run
 from .protocol import FirstStage, StageContext
-from .registry import FIRST_STAGES
 
 
 class PyTerrierFirstStage(FirstStage):
@@ -40,11 +39,10 @@ class PyTerrierFirstStage(FirstStage):
         return {"pyterrier_name": self.name}
 
 
-def _adapt(obj: Any, name: str):
-    """The factory of a first stage for a PyTerrier transformer a plugin's entry point names."""
+def adapt_first_stage(obj: Any, name: str):
+    """The factory of a first stage for a PyTerrier transformer a plugin's entry point names
+    (declared in :mod:`.catalogue`: imported when a plugin's object first needs adapting)."""
     if not is_transformer(obj):
         return None
     return lambda context, **_: PyTerrierFirstStage(name, obj, context)
 
-
-FIRST_STAGES.adapters.append(_adapt)

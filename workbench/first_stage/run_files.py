@@ -14,10 +14,8 @@ import pandas as pd
 
 from ..core.errors import WorkbenchError
 from ..core.files import sha256_file
-from ..core.options import Option
 from ..data.trec import read_run
 from .protocol import FirstStage, StageContext
-from .registry import register
 
 OFFICIAL = "official full-collection run"
 USER = "user run file"
@@ -53,10 +51,8 @@ class RunFile(FirstStage):
         return run.reset_index(drop=True)
 
 
-@register("official-", help="an official full-collection run shipped with the dataset (official-bm25, "
-          "official-tasb, ...; comparable with published reranking results)",
-          options=(Option("run", str, None, positional=True, help="the run's name in the data directory"),))
 def make_official(context: StageContext, *, run: str | None) -> RunFile:
+    """``official-<name>``: an official full-collection run shipped with the dataset."""
     if context.dataset is None:
         raise WorkbenchError("official runs belong to a dataset: the first stage needs one")
     if not run:
@@ -64,9 +60,8 @@ def make_official(context: StageContext, *, run: str | None) -> RunFile:
     return RunFile(context.dataset.official_run_path(run), source=OFFICIAL)
 
 
-@register("run", help="any TREC run file as candidates (run:<path>)",
-          options=(Option("path", str, None, positional=True, raw=True, help="path of the TREC run file"),))
 def make_run_file(context: StageContext, *, path: str | None) -> RunFile:
+    """``run:<path>``: any TREC run file as candidates."""
     if not path:
         raise WorkbenchError("run:<path> needs the path of a TREC run file")
     return RunFile(path, source=USER)

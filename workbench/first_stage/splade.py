@@ -10,12 +10,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..data.collection import Collection
 from ..data.trec import sort_run
 from ..models.splade import SpladeEncoder
-from .learned import NUMERICS_OPTIONS, LearnedFirstStage, learned_stage_factory
-from .registry import register
+from .learned import LearnedFirstStage, learned_stage_factory
 
 
 class SpladeIndex:
@@ -76,9 +74,5 @@ class SpladeMini(LearnedFirstStage):
         return SpladeIndex.build(self.collection, self.encoder, progress=self.context.progress)
 
 
-register("splade-mini", help="SPLADE retrieval over the mini collection (sparse dot product; vectors cached on "
-         "disk; not comparable with full-collection figures)",
-         options=(Option("encoder", str, "splade-tiny", help="reranker spec of the SPLADE model"),
-                  *NUMERICS_OPTIONS,
-                  Option("index", str, "flat", choices=("flat",), help="exact sparse dot product"),
-                  Option("k", int, 1000, minimum=1, help="passages retrieved per query")))(learned_stage_factory(SpladeMini))
+#: the ``splade-mini`` factory (options: :data:`~workbench.first_stage.catalogue.SPLADE_MINI_OPTIONS`)
+make_splade_mini = learned_stage_factory(SpladeMini)

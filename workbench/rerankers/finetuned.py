@@ -16,16 +16,14 @@ import numpy as np
 import torch
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..data.leakage import check_no_leakage
 from ..models.batching import to_device
 from ..models.devices import resolve_device
 from ..models.identity import model_identity
-from ..models.precision import autocast, check_allowed, check_precision, precision_option
+from ..models.precision import autocast, check_allowed, check_precision_supported
 from ..models.ranker import load_encoder_ranker, models_root, pair_features, read_ranker_meta
 from .neural import PairReranker
 from .protocol import RerankContext, Reranker
-from .registry import register
 
 CROSS_YEAR = ("fine-tuned on TREC DL judgments of the other year + dev600 (cross-year fold): not comparable "
               "with models trained on MS MARCO train")
@@ -45,7 +43,7 @@ class EncoderRankerReranker(PairReranker):
         self.device = resolve_device(device)
         self.precision = check_allowed(precision, ("fp32", "bf16"), "finetuned reranker")
         self.backend = "torch"
-        check_precision(self.precision, self.device)
+        check_precision_supported(self.precision, self.device)
         self.model = load_encoder_ranker(self.directory).to(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
         self.max_length = int(self.meta.get("max_length", 256))
@@ -99,15 +97,9 @@ def load_finetuned(directory: Path, device: str | None, batch_size: int | None, 
     return EncoderRankerReranker(directory, device=device, batch_size=batch_size or 32, precision=precision)
 
 
-@register("finetuned", help="a ranker fine-tuned here (workbench train), the fold model that never saw the "
-          "dataset's queries", options=(
-              Option("name", str, None, positional=True, help="the training configuration's name"),
-              Option("root", str, None, help="models directory (default: $WORKBENCH_MODELS or ./models)"),
-              Option("device", str, None, help="auto, cpu, cuda (default: the experiment's)"),
-              Option("batch_size", int, None, minimum=1, help="pairs per batch"),
-              precision_option(help="fp32 (exact; default) or bf16 autocast")))
 def make_finetuned(context: RerankContext, *, name: str | None, root: str | None, device: str | None,
                    batch_size: int | None, precision: str | None) -> Reranker:
+    """The ``finetuned`` reranker (options: :data:`~workbench.rerankers.catalogue.FINETUNED_OPTIONS`)."""
     if not name:
         raise WorkbenchError("finetuned:<name> needs the name of a trained configuration (see `workbench train`)")
     if context.dataset is None:

@@ -18,18 +18,17 @@ import numpy as np
 import torch
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from ..models.batching import to_device
 from ..models.devices import configure_threads, resolve_device
 from ..models.hub import load_config, load_tokenizer, load_weights, resolve_model_dir
 from ..models.identity import model_identity
-from ..models.precision import autocast, check_allowed, check_precision, precision_option
+from ..models.options import PRECISION
+from ..models.precision import autocast, check_allowed, check_precision_supported
 from ..models.ranker import MONOT5_TEMPLATE, pair_features
+from .catalogue import MONOT5_MODEL as DEFAULT_MODEL
 from .neural import PairReranker
 from .protocol import RerankContext
-from .registry import register
 
-DEFAULT_MODEL = "castorini/monot5-base-msmarco"
 TEMPLATE = MONOT5_TEMPLATE  # the trained encoder-decoder rankers use the same input
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
@@ -64,7 +63,7 @@ class MonoT5Reranker(PairReranker):
         canonical = PRECISION.parse(precision, "monot5 reranker") if precision is not None else "fp32"
         self.precision = check_allowed(canonical, ("fp32", "bf16"), "monot5 reranker")
         self.device = resolve_device(device or context_device)
-        check_precision(self.precision, self.device)
+        check_precision_supported(self.precision, self.device)
         self.threads = configure_threads(threads)
         self.model_name = str(model)
         self.directory = resolve_model_dir(self.model_name, self.kind)
@@ -114,26 +113,6 @@ class MonoT5Reranker(PairReranker):
                 "true_id": self.true_id, "false_id": self.false_id, "precision": self.precision}
 
 
-PRECISION = precision_option(help="fp32 (exact; default) or bf16 autocast")
-OPTIONS = (
-    Option("model", str, DEFAULT_MODEL, positional=True, help="Hugging Face id or local path"),
-    Option("batch_size", int, None, minimum=1, help="pairs per batch (default: 16 on the CPU, 64 on CUDA)"),
-    Option("max_length", int, None, minimum=1, help="input tokens (default 512)"),
-    Option("device", str, None, help="auto, cpu, cuda, cuda:N, mps (default: the experiment's)"),
-    PRECISION,
-    Option("threads", int, None, minimum=1, help="CPU threads"),
-    Option("true_token", str, "true", help="text of the token that means relevant"),
-    Option("false_token", str, "false", help="text of the token that means not relevant"),
-    Option("true_id", int, None, minimum=0, help="token id that means relevant (overrides true_token)"),
-    Option("false_id", int, None, minimum=0, help="token id that means not relevant (overrides false_token)"),
-)
-
-
-@register("monot5", help="monoT5: log-probability of 'true' at the first decoder step "
-          "(castorini/monot5-base-msmarco or a local path)", options=OPTIONS)
-def make_monot5(context: RerankContext, *, model: str, batch_size: int | None, max_length: int | None,
-                device: str | None, precision: str | None, threads: int | None, true_token: str, false_token: str,
-                true_id: int | None, false_id: int | None) -> MonoT5Reranker:
-    return MonoT5Reranker(model, batch_size=batch_size, max_length=max_length, device=device, precision=precision,
-                          threads=threads, true_token=true_token, false_token=false_token, true_id=true_id,
-                          false_id=false_id, context_device=context.device)
+def make_monot5(context: RerankContext, *, model: str, **options: Any) -> MonoT5Reranker:
+    """The ``monot5`` reranker (options: :data:`~workbench.rerankers.catalogue.MONOT5_OPTIONS`)."""
+    return MonoT5Reranker(model, context_device=context.device, **options)

@@ -19,7 +19,9 @@ registered under a name with its declared options (:mod:`workbench.rerankers.reg
     def make_overlap(context, lowercase):
         return Overlap(lowercase)
 
-``official-bm25+overlap:lowercase=false`` then works as a system. Rerankers that batch across
+``official-bm25+overlap:lowercase=false`` then works as a system once the module is imported (a
+plugin's entry point imports it). A built-in reranker is declared in :mod:`.catalogue` instead,
+so that its module is imported only when it is built. Rerankers that batch across
 queries (neural models) override ``score_pairs``.
 """
 from __future__ import annotations

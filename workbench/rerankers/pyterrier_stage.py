@@ -14,7 +14,6 @@ from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError
 from ..core.pyterrier import check_output, is_transformer, transformer_identity
 from .protocol import Reranker
-from .registry import REGISTRY
 
 
 class PyTerrierReranker(Reranker):
@@ -62,11 +61,10 @@ class PyTerrierReranker(Reranker):
         return fingerprint({"kind": self.kind, "transformer": self.identity})
 
 
-def _adapt(obj: Any, name: str):
-    """The factory of a reranker for a PyTerrier transformer a plugin's entry point names."""
+def adapt_reranker(obj: Any, name: str):
+    """The factory of a reranker for a PyTerrier transformer a plugin's entry point names
+    (declared in :mod:`.catalogue`: imported when a plugin's object first needs adapting)."""
     if not is_transformer(obj):
         return None
     return lambda context, **_: PyTerrierReranker(name, obj)
 
-
-REGISTRY.adapters.append(_adapt)

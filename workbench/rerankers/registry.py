@@ -1,5 +1,5 @@
-"""The reranker registry: built-ins (every module of this package registers its own) and
-plugins from the ``workbench.rerankers`` entry point group.
+"""The reranker registry: built-ins (declared in :mod:`.catalogue`, each module imported when its
+reranker is built) and plugins from the ``workbench.rerankers`` entry point group.
 
 A spec is ``name``, ``name:<positional>`` or ``name:<positional>,key=value,...`` (the
 positional value is usually the model: ``cross-encoder:/path/to/model,precision=bf16``); its
@@ -14,16 +14,14 @@ from ..core.registry import Registry
 from .protocol import RerankContext, Reranker
 
 #: rerankers by name; ``REGISTRY.describe()`` is the help of ``workbench rerankers``
-REGISTRY = Registry("reranker", group="workbench.rerankers", package="workbench.rerankers")
+REGISTRY = Registry("reranker", group="workbench.rerankers", package="workbench.rerankers",
+                    catalogue="workbench.rerankers.catalogue")
 
 
-def register(name: str, *, options=(), help: str = "", **presets: Any) -> Callable:
-    """Decorator: register ``factory(context, **options) -> Reranker`` under ``name``.
-
-    ``options`` declares the options (:class:`~workbench.core.options.Option`); ``presets``
-    override their defaults, which makes a named preset of a factory (``dense-minilm``).
-    """
-    return REGISTRY.register(name, options=options, help=help, **presets)
+#: decorator: register ``factory(context, **options) -> Reranker`` under ``name`` with its declared
+#: ``options`` (:class:`~workbench.core.options.Option`) and ``help``; ``presets`` override their
+#: defaults, which makes a named preset of a factory (``dense-minilm``)
+register = REGISTRY.register
 
 
 def parse_reranker_spec(spec: str) -> tuple[str, dict[str, Any]]:

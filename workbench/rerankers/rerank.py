@@ -1,6 +1,7 @@
 """Rerank the top-N of a candidate run with any registered reranker, through the score cache."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Sequence
@@ -124,8 +125,9 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
 
 def _vector_cache_of(reranker: Reranker) -> Any:
     """The vector cache a vector reranker reads its passages through (None for other rerankers)."""
-    from .neural import VectorReranker
-
-    if isinstance(reranker, VectorReranker) and reranker.cache_passages:
+    # a VectorReranker's module is loaded once one exists: looked up, not imported, so that a
+    # run of rerankers without a neural model (tfidf) never imports torch through it
+    neural = sys.modules.get(f"{__package__}.neural")
+    if neural is not None and isinstance(reranker, neural.VectorReranker) and reranker.cache_passages:
         return reranker.encoder.vector_cache
     return None

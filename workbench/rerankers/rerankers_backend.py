@@ -28,16 +28,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.errors import WorkbenchError
-from ..core.options import Option
+from ..core.errors import WorkbenchError, first_line
 from ..models.hub import resolve_model_dir
 from ..models.identity import model_identity, scores_fingerprint
+from .catalogue import RERANKERS_PRECISIONS
 from .protocol import RerankContext, Reranker
-from .registry import register
 
 #: rerankers' class names of the backends that rank a list as a whole (no per-pair scores)
 LISTWISE = {"RankGPTRanker", "RankLLMRanker", "LiT5Ranker"}
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+#: the precision option's values (:data:`~workbench.rerankers.catalogue.RERANKERS_PRECISIONS`) -> the library's dtype
+DTYPES = dict(zip(RERANKERS_PRECISIONS, ("float32", "bfloat16", "float16")))
 #: what each backend needs beyond the library (docs/adapters.md has the table)
 NEEDS = {"RankGPTRanker": "litellm, an API key (e.g. OPENAI_API_KEY) and internet",
          "RankLLMRanker": "rank_llm and a GPU", "FlashRankRanker": "flashrank",
@@ -86,9 +86,8 @@ class RerankersLibraryReranker(Reranker):
             with contextlib.redirect_stdout(printed):  # the library prints its warnings and errors
                 self.ranker = rerankers.Reranker(self.model_name, **options)
         except Exception as error:  # noqa: BLE001 - any loading failure is one line naming the model
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise WorkbenchError(f"rerankers could not load {self.model_name!r} as {self.library_class}: "
-                                 f"{type(error).__name__}: {first[:300]}"
+                                 f"{first_line(error, 300, with_type=True)}"
                                  + ("" if self.directory else "; offline, pass a local model directory")) from None
         if self.ranker is None:
             needs = NEEDS.get(self.library_class, "its optional dependencies")
@@ -141,24 +140,10 @@ class RerankersLibraryReranker(Reranker):
         return max(256, self.batch_size)
 
 
-OPTIONS = (
-    Option("model", str, None, positional=True, help="Hugging Face id, local path, or an API model name"),
-    Option("model_type", str, None, help="rerankers' model_type: cross-encoder, t5, colbert, flashrank, rankgpt, "
-           "rankllm, llm-layerwise, ... (default: the library's guess from the name)"),
-    Option("batch_size", int, 32, minimum=1, help="pairs per batch inside the library"),
-    Option("device", str, None, help="cpu, cuda, mps (default: the experiment's)"),
-    Option("precision", str, "fp32", choices=tuple(DTYPES), aliases=("dtype",),
-           help="fp32 (exact; default), bf16, fp16 (the library's dtype)"),
-    Option("lang", str, "en", help="language of the library's default models"),
-)
-
-
-@register("rerankers", help="any backend of AnswerDotAI's rerankers library (cross-encoder, T5, ColBERT, "
-          "FlashRank, listwise LLMs); needs the rerankers extra", options=OPTIONS)
-def make_rerankers(context: RerankContext, *, model: str | None, model_type: str | None, batch_size: int,
-                   device: str | None, precision: str, lang: str) -> RerankersLibraryReranker:
+def make_rerankers(context: RerankContext, *, model: str | None, device: str | None, precision: str,
+                   **options: Any) -> RerankersLibraryReranker:
+    """The ``rerankers`` reranker (options: :data:`~workbench.rerankers.catalogue.RERANKERS_OPTIONS`)."""
     if not model:
         raise WorkbenchError("rerankers needs a model: rerankers:<hub id or local path>[,model_type=...]")
-    return RerankersLibraryReranker(model, model_type=model_type, batch_size=batch_size,
-                                    device=device or (context.device if context.device != "auto" else None),
-                                    dtype=precision, lang=lang)
+    return RerankersLibraryReranker(model, device=device or (context.device if context.device != "auto" else None),
+                                    dtype=precision, **options)

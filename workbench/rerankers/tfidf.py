@@ -7,9 +7,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ..core.errors import WorkbenchError
-from ..core.options import Option
 from .protocol import RerankContext, Reranker
-from .registry import register
 
 
 class TfidfReranker(Reranker):
@@ -54,9 +52,8 @@ class TfidfReranker(Reranker):
         return 20000
 
 
-@register("tfidf", help="cosine of TF-IDF vectors, IDF fitted on the whole collection (scikit-learn)",
-          options=(Option("sublinear_tf", bool, True, help="1 + log(tf) instead of raw term frequency"),))
 def make_tfidf(context: RerankContext, sublinear_tf: bool) -> TfidfReranker:
+    """The ``tfidf`` reranker (declared in :mod:`.catalogue`)."""
     if context.collection is None:
         raise WorkbenchError("the tfidf reranker needs a collection to fit IDF on")
     texts = list(context.collection.texts.values())
