@@ -121,3 +121,43 @@ def test_a_declared_component_imports_its_module_when_built(tmp_path, monkeypatc
     assert isinstance(registry.adapters[0], LazyCallable) and registry.adapters[0](object(), "x") is None
     with pytest.raises(ValueError, match="module:attribute"):
         registry.declare("bad", "no_colon_here")
+
+
+#: what a BM25 run, its TF-IDF reranking and the CLI's help must never import
+NEVER_FOR_LEXICAL = ("torch", "transformers", "pyserini.encode", "pyserini.search")
+
+EVAL_LEXICAL = textwrap.dedent('''
+    import json, sys
+    from workbench.cli import main
+    code = main(sys.argv[1:])
+    print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+''')
+
+
+def test_help_imports_no_model_library():
+    # argparse exits after printing the help: the modules are read after its SystemExit
+    listing = subprocess.run([sys.executable, "-c", "import json, sys, contextlib, io\n"
+                              "from workbench.cli import main\n"
+                              "with contextlib.redirect_stdout(io.StringIO()):\n"
+                              "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+                              "print(json.dumps(sorted(sys.modules)))"],
+                             capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(listing))
+    assert not loaded & {"torch", "transformers", "pyserini.encode", "numpy"}, sorted(loaded & set(HEAVY))
+
+
+def test_bm25_and_tfidf_on_dl19_import_no_model_library(data_dir, session_cache, tmp_path):
+    runs = tmp_path / "runs"
+    out = subprocess.run([sys.executable, "-c", EVAL_LEXICAL, "eval", "--datasets", "dl19", "--systems",
+                          "bm25,bm25+tfidf", "--data-dir", str(data_dir), "--runs-dir", str(runs),
+                          "--leaderboard", str(runs / "board.csv"), "--quiet"],
+                         capture_output=True, text=True, env={**__import__("os").environ,
+                                                              "WORKBENCH_CACHE": str(session_cache)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0
+    loaded = set(result["modules"])
+    assert not loaded & set(NEVER_FOR_LEXICAL), sorted(loaded & set(NEVER_FOR_LEXICAL))
+    # the run really went through BM25 and TF-IDF
+    assert {"jnius", "sklearn"} <= loaded
+    assert sorted(path.name.rsplit("-", 1)[0] for path in (runs / "dl19").glob("*.trec")) == ["bm25", "bm25+tfidf"]
