@@ -42,17 +42,19 @@ class Negatives:
         self.docpairs = None
         self.stage = None
         if spec.startswith(IRDS_PREFIX):
-            import ir_datasets
+            from importlib.metadata import version
+
+            from ..data.irds_loading import load_irds
 
             irds_id = spec[len(IRDS_PREFIX):]
             try:
-                self.docpairs = ir_datasets.load(irds_id)
-            except KeyError:
-                raise WorkbenchError(f"unknown negatives source {spec!r}: no such ir_datasets id") from None
+                self.docpairs = load_irds(irds_id)
+            except WorkbenchError as error:
+                raise WorkbenchError(f"unknown negatives source {spec!r}: {error}") from None
             if not self.docpairs.has_docpairs():
                 raise WorkbenchError(f"negatives source {spec!r} has no docpairs (e.g. "
                                      "irds:msmarco-passage/train/triples-small)")
-            self.identity = {"docpairs": irds_id, "ir_datasets": ir_datasets.__version__}
+            self.identity = {"docpairs": irds_id, "ir_datasets": version("ir_datasets")}
         else:
             from ..first_stage import StageContext, get_first_stage
 
