@@ -23,8 +23,10 @@ def _data_dir() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The MS MARCO mini data directory; skips the test with a clear reason if absent."""
+def data_dir(session_cache) -> Path:
+    """The MS MARCO mini data directory; skips the test with a clear reason if absent. Every test on
+    it shares the session's cache directory, so the mini collection's Lucene index (and every score
+    and vector cache) is built once per test run."""
     found = None if FAST_TIER else _data_dir()
     if found is None:
         pytest.skip(f"shared MS MARCO data not found at {SHARED_DATA} (set WORKBENCH_DATA to run data tests)")
