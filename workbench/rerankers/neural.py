@@ -66,6 +66,12 @@ class VectorReranker(Reranker):
     #: benchmarks turn it off to time the encoding itself
     cache_passages: bool = True
 
+    @property
+    def passage_vector_cache(self) -> Any:
+        """The vector cache this reranker reads its passages through (None when it is turned off):
+        the rerank loop encodes passages into it remotely before scoring."""
+        return self.encoder.vector_cache if self.cache_passages else None
+
     def _similarities(self, query_vectors: Any, passage_vectors: Any) -> np.ndarray:
         """float64 score of each row pair."""
         raise NotImplementedError

@@ -1,7 +1,6 @@
 """Rerank the top-N of a candidate run with any registered reranker, through the score cache."""
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Sequence
@@ -93,7 +92,8 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
             cache.put_many(model, ((keys[i], s) for i, s in zip(chunk, chunk_scores)))
         stats.scored += len(chunk)
 
-    vector_cache = _vector_cache_of(reranker)
+    # a vector reranker says which passage vector cache it reads (others have none)
+    vector_cache = getattr(reranker, "passage_vector_cache", None)
     if remote is not None and chunks and vector_cache is not None:
         # passages (the expensive part) are encoded remotely in the groups the local chunks would
         # encode them in, and stored; scoring below then encodes only the queries
@@ -121,13 +121,3 @@ def rerank_run(candidates: pd.DataFrame, topics: pd.DataFrame, collection: Colle
     stats.seconds = time.perf_counter() - started
     reranked = sort_run(pd.DataFrame({"qid": top["qid"], "docno": top["docno"], "score": scores}))
     return reranked, stats
-
-
-def _vector_cache_of(reranker: Reranker) -> Any:
-    """The vector cache a vector reranker reads its passages through (None for other rerankers)."""
-    # a VectorReranker's module is loaded once one exists: looked up, not imported, so that a
-    # run of rerankers without a neural model (tfidf) never imports torch through it
-    neural = sys.modules.get(f"{__package__}.neural")
-    if neural is not None and isinstance(reranker, neural.VectorReranker) and reranker.cache_passages:
-        return reranker.encoder.vector_cache
-    return None
