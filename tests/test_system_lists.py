@@ -13,6 +13,9 @@ DOCUMENTED = DEFAULT_SYSTEMS + [
     "official-bm25+cross-encoder:/path/to/model", "official-bm25+finetuned:minilm-hybrid", "run:/tmp/cand.trec",
     "bm25-mini:k1=0.82,b=0.68+tfidf", "official-bm25+tfidf+dense-minilm:precision=bf16,batch_size=64",
     "rrf[bm25-mini:k1=0.82,b=0.68|official-bm25+dense-minilm:precision=fp32]", "combmnz[official-bm25|dense-mini]",
+    "wsum:norm=min-max,weights=0.3;0.7[official-bm25|official-bm25+dense-minilm]",
+    "rrf:tune=folds:5,metric=mrr@10[official-bm25|official-tasb]", "bm25-mini:k1=0.6;0.9;1.2,b=0.4;0.68;0.8,tune=other-year",
+    "bm25:rm3=true,fb_terms=5;10;20,fb_docs=5;10,original_query_weight=0.3;0.5;0.7,tune=folds:5",
 ]
 
 

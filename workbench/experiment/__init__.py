@@ -6,12 +6,13 @@ from .defaults import (DEFAULT_DATASETS, DEFAULT_SYSTEMS, EXTRA_SYSTEMS, FAST_PA
 from .produce import DEFAULT_RERANK_DEPTH, Session, produce
 from .runner import SystemResult, run_experiment, run_system
 from .store import RunStore, StoredRun
-from .systems import (FUSION_METHODS, FirstStageSystem, FusedSystem, RerankedSystem, System, default_baseline,
-                      parse_system, split_fusion, split_reranker, split_systems)
+from .fusion import FUSION_METHODS, FusedSystem, split_fusion
+from .systems import FirstStageSystem, RerankedSystem, System, default_baseline, parse_system, split_reranker, split_systems
+from .tuning import TunedFirstStageSystem, check_tuning_queries
 from .workbench import Workbench
 
 __all__ = ["DEFAULT_DATASETS", "DEFAULT_RERANK_DEPTH", "DEFAULT_SYSTEMS", "EXTRA_SYSTEMS", "FAST_PATHS", "FOUNDATION_SYSTEMS",
            "FUSION_METHODS", "fast_systems",
            "FirstStageSystem", "FusedSystem", "NEURAL_SYSTEMS", "RerankedSystem", "RunStore", "Session",
-           "StoredRun", "System", "SystemResult", "Workbench", "default_baseline", "parse_system", "produce",
+           "StoredRun", "System", "SystemResult", "TunedFirstStageSystem", "check_tuning_queries", "Workbench", "default_baseline", "parse_system", "produce",
            "run_experiment", "run_system", "split_fusion", "split_reranker", "split_systems"]

@@ -2,13 +2,16 @@
 
     system    := reranked | fusion | first
     reranked  := system "+" reranker            split at the last "+" outside brackets
-    fusion    := ("rrf" | "combsum" | "combmnz") "[" system ("|" system)+ "]"
+    fusion    := method [":" options] "[" system ("|" system)+ "]"      every ranx fusion method
     first     := a first-stage spec: bm25-mini[:k1=..,b=..,k=..] | official-<name> | run:<path>
                  | dense-mini[:encoder=..,index=..,k=..] | splade-mini[:..] | a plugin's name
+                 | a first-stage spec with a grid and tune=... (k1=0.6;0.9,tune=other-year)
 
 ``run:<path>`` naming an existing file is taken whole, so a path may contain ``+``. Chains
-such as ``a+b+c`` rerank ``a+b`` by ``c``. ``rrf`` is reciprocal-rank fusion (k=60) with ranx
-``fuse``; ``combsum``/``combmnz`` fuse min-max normalised scores.
+such as ``a+b+c`` rerank ``a+b`` by ``c``. Fusion (:mod:`.fusion`) is ranx ``fuse`` by any of its
+methods and normalisations: ``rrf`` is reciprocal-rank fusion (k=60), ``combsum``/``combmnz`` fuse
+min-max normalised scores, ``wsum:norm=min-max,tune=other-year[a|b]`` interpolates with weights
+tuned on the other year's queries (:mod:`.tuning`).
 
 Every system knows what determines its run (:meth:`System.config`: the settings and the key
 a stored run must carry to be reused) and how to compute it (:meth:`System.compute`);
@@ -19,96 +22,17 @@ from __future__ import annotations
 
 import re
 import time
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import pandas as pd
+from typing import Any
 
 from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError
 from ..core.options import split_top_level
-from ..data.collection import Collection
 from ..data.datasets import Dataset
-
-FUSION_METHODS = {  # system prefix -> (ranx fuse method, ranx normalisation)
-    "rrf": ("rrf", None),
-    "combsum": ("sum", "min-max"),
-    "combmnz": ("mnz", "min-max"),
-}
-RRF_K = 60
-
-
-class SystemContext(Protocol):
-    """What a system needs from the experiment's session (:class:`~.produce.Session` provides it)."""
-
-    rerank_depth: int
-    progress: bool
-
-    def produce(self, system: "System | str", dataset_name: str) -> Any: ...
-
-    def collection(self, dataset: Dataset) -> Collection: ...
-
-    def topics_sha256(self, dataset: Dataset) -> str: ...
-
-    def first_stage(self, spec: str, dataset: Dataset) -> Any: ...
-
-    def reranker(self, spec: str, dataset: Dataset) -> Any: ...
-
-    def score_cache(self) -> Any: ...
-
-    def remote(self, spec: str, dataset: Dataset, model: Any) -> Any: ...
-
-    def start_engine_account(self) -> None: ...
-
-    def engine_fields(self) -> dict[str, Any]: ...
-
-
-@dataclass
-class RunConfig:
-    """What determines a system's run on a dataset: ``config`` (recorded in the manifest) and
-    ``key`` (a stored run with this key is reused). ``inputs`` carries what computing the key
-    already produced (candidate runs, models) to :meth:`System.compute`; it is not part of the key."""
-
-    config: dict[str, Any]
-    key: str
-    inputs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Computed:
-    """A computed run, what its leaderboard ``candidates`` column says, and manifest details."""
-
-    run: pd.DataFrame
-    candidates: str
-    details: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)  # added to the manifest's config
-
-
-class System(ABC):
-    """A system by name: a first stage, a reranked system, or a fusion of systems."""
-
-    name: str
-
-    @property
-    def parts(self) -> tuple["System", ...]:
-        """The systems this one is built from."""
-        return ()
-
-    @property
-    def default_baseline(self) -> str | None:
-        """What significance is tested against by default: a reranked system's candidates, a
-        fusion's first component; a first stage has none."""
-        return None
-
-    @abstractmethod
-    def config(self, session: SystemContext, dataset: Dataset) -> RunConfig:
-        """The settings and key of this system's run on ``dataset`` (cheap: no retrieval or scoring)."""
-
-    @abstractmethod
-    def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
-        """Compute the run (called only when no stored run has ``config.key``)."""
+from .fusion import FusedSystem, parse_fusion_head, split_fusion
+from .system_base import Computed, RunConfig, System, SystemContext, combine
+from .tuning import TunedFirstStageSystem, tuning_requested
 
 
 @dataclass(frozen=True)
@@ -212,61 +136,6 @@ def candidate_texts(session: SystemContext, system: System, dataset: Dataset) ->
     return session.collection(dataset)
 
 
-@dataclass(frozen=True)
-class FusedSystem(System):
-    """Systems fused with ranx ``fuse``: ``rrf[a|b]`` (k=60), ``combsum[...]``, ``combmnz[...]``."""
-
-    name: str
-    method: str
-    components: tuple[System, ...]
-
-    @property
-    def parts(self) -> tuple[System, ...]:
-        return self.components
-
-    @property
-    def default_baseline(self) -> str | None:
-        return self.components[0].name
-
-    def config(self, session: SystemContext, dataset: Dataset) -> RunConfig:
-        stored = [session.produce(part, dataset.name) for part in self.components]
-        fuse_method, norm = FUSION_METHODS[self.method]
-        settings = {"type": "fusion", "method": fuse_method, "norm": norm,
-                    "rrf_k": RRF_K if self.method == "rrf" else None,
-                    "components": [part.name for part in self.components],
-                    "components_sha256": [c.manifest["sha256"] for c in stored]}
-        return RunConfig(settings, fingerprint(settings), {"stored": stored})
-
-    def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
-        from ranx import fuse
-
-        from ..data.trec import sort_run
-        from ..evaluation.metrics import to_ranx_run
-
-        stored = config.inputs["stored"]
-        fuse_method, norm = FUSION_METHODS[self.method]
-        common = set.intersection(*(set(c.run["qid"]) for c in stored))
-        # RRF reads ranks: ties ranked as trec_eval ranks them; CombSUM/CombMNZ read scores
-        runs = [to_ranx_run(c.run[c.run["qid"].isin(common)], name=part.name, trec_eval_order=norm is None)
-                for c, part in zip(stored, self.components)]
-        fused = fuse(runs, norm=norm, method=fuse_method).to_dataframe()
-        run = sort_run(fused.rename(columns={"q_id": "qid", "doc_id": "docno"}))
-        details = {"precision": combine(*(c.manifest.get("precision") for c in stored)),
-                   "backend": combine(*(c.manifest.get("backend") for c in stored))}
-        return Computed(run, f"fusion of {', '.join(part.name for part in self.components)}", details)
-
-
-def combine(*values: str | None) -> str:
-    """One leaderboard value from the parts of a system (candidates, reranker, fused runs): the
-    distinct non-empty values in order, joined by ``+`` (``fp32``, ``bf16+fp32``); "" if none."""
-    seen: list[str] = []
-    for value in values:
-        for part in str(value or "").split("+"):
-            if part and part not in seen:
-                seen.append(part)
-    return "+".join(seen)
-
-
 def split_reranker(system: str) -> tuple[str, str] | None:
     """Split ``<candidates>+<reranker>`` at the last '+' outside brackets; None if not reranked."""
     depth = 0
@@ -279,26 +148,6 @@ def split_reranker(system: str) -> tuple[str, str] | None:
         elif char == "+" and depth == 0:
             return system[:position], system[position + 1:]
     return None
-
-
-def split_fusion(system: str) -> tuple[str, list[str]] | None:
-    """``rrf[a|b]`` -> ("rrf", ["a", "b"]); None if ``system`` is not a fusion."""
-    name, bracket, rest = system.partition("[")
-    if not bracket or not rest.endswith("]") or name not in FUSION_METHODS:
-        return None
-    parts, depth, current = [], 0, ""
-    for char in rest[:-1]:
-        if char == "|" and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += (char == "[") - (char == "]")
-        current += char
-    parts.append(current)
-    parts = [part.strip() for part in parts]
-    if len(parts) < 2 or not all(parts):
-        raise WorkbenchError(f"fusion {system!r} needs at least two systems separated by '|'")
-    return name, parts
 
 
 def parse_system(name: str | System) -> System:
@@ -318,8 +167,11 @@ def parse_system(name: str | System) -> System:
         return RerankedSystem(name, parse_system(candidates), reranker)
     fusion = split_fusion(name)
     if fusion:
-        method, parts = fusion
-        return FusedSystem(name, method, tuple(parse_system(part) for part in parts))
+        head, parts = fusion
+        spec = parse_fusion_head(head, len(parts), name)
+        return FusedSystem(name, head, tuple(parse_system(part) for part in parts), spec)
+    if tuning_requested(name):
+        return TunedFirstStageSystem.parse(name)
     return FirstStageSystem(name, name)
 
 
