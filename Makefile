@@ -16,7 +16,7 @@ DEVICE ?= cpu
 
 TRAIN_CONFIG ?= configs/minilm-hybrid.toml
 
-.PHONY: setup setup-browser eval eval-all test test-fast bench data index leaderboard report compare clean-runs train ablate ablate-crossencoder diagnose train-contrastive
+.PHONY: setup setup-browser setup-tex export eval eval-all test test-fast bench data index leaderboard report compare clean-runs train ablate ablate-crossencoder diagnose train-contrastive
 
 setup: $(VENV)/.installed
 
@@ -82,6 +82,15 @@ setup-browser:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 	chromium --version
 
+# A minimal TeX (Debian's packages: pdflatex from texlive-latex-base, booktabs.sty from
+# texlive-latex-recommended; 15 MB download, 144 MB installed, 21 s on this machine) for the test
+# that compiles `workbench export`'s LaTeX. Needs root (or sudo) and apt.
+setup-tex:
+	command -v pdflatex >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends texlive-latex-base texlive-latex-recommended; }
+	pdflatex --version | head -n 1
+
 # runs/report/: the sliced leaderboard as CSV, a Markdown summary, the slice plot, and index.html
 # (self-contained: leaderboard, plots, per-query drill-downs for every system against its baseline).
 # A=... B=...: also drill into B against A. SCREENSHOTS=docs/report: PNGs of the DL19 leaderboard
@@ -90,6 +99,24 @@ SCREENSHOTS ?=
 POOL_NAMES = $(foreach pool,$(POOL),$(firstword $(subst =, ,$(pool))))
 report: eval
 	$(BIN)/workbench report --datasets "$(DATASETS) $(POOL_NAMES) $(if $(CACM),cacm)" $(if $(SYSTEMS),--systems "$(SYSTEMS)") $(if $(and $(A),$(B)),--pair "$(A)" "$(B)") $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
+
+# Depth against cost (workbench depth): SYSTEM reranked at each of DEPTHS on DATASETS (and POOL), each depth
+# against the deepest (CIs, Holm-corrected tests, TOST within EQUIVALENCE), pairs scored and time per query ->
+# runs/depth/<system>/depth.{csv,md,png}. The deepest is produced first; the others read its cached scores.
+.PHONY: depth
+SYSTEM ?= official-bm25+dense-minilm
+DEPTHS ?= 5,10,20,50,100
+EQUIVALENCE ?= ndcg@10=0.01
+depth: setup
+	$(BIN)/workbench depth --system "$(SYSTEM)" --datasets "$(DATASETS)" $(if $(POOL),--pool "$(POOL)") --depths "$(DEPTHS)" $(if $(EQUIVALENCE),--equivalence "$(EQUIVALENCE)") --device $(DEVICE)
+
+# The leaderboard as a paper's table (workbench export, from runs/leaderboard.csv alone; run make eval
+# first): runs/leaderboard.tex (booktabs), or runs/leaderboard.md with FORMAT=markdown. EXPORT_FLAGS=...
+# passes more: --metrics ndcg@10,mrr@10 --digits ndcg@10=3 --ci --n --slice qa --standalone.
+FORMAT ?= latex
+EXPORT_FLAGS ?=
+export: setup
+	$(BIN)/workbench export --format $(FORMAT) --out runs/leaderboard.$(if $(filter markdown,$(FORMAT)),md,tex) $(EXPORT_FLAGS)
 
 compare: setup
 	$(BIN)/workbench compare $(A) $(B) --dataset $(firstword $(DATASETS))

@@ -75,11 +75,19 @@ def trec_eval(qrels: Path | str, run: Path | str, measures: dict[str, tuple[list
     return values
 
 
+#: trec_eval's global options that take no value (-J: judged documents only, the condensed list)
+_FLAGS = ("-J",)
+
+
 def _split_measure(arguments: list[str]) -> tuple[list[str], str]:
     """(global options, the one ``-m`` measure) of one measure's trec_eval arguments."""
     global_options, measure = [], None
     position = 0
     while position < len(arguments):
+        if arguments[position] in _FLAGS:  # an option without a value
+            global_options.append(arguments[position])
+            position += 1
+            continue
         if arguments[position] == "-m":
             measure = arguments[position + 1]
         else:

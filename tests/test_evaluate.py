@@ -75,7 +75,8 @@ def test_cli_evaluate_json(data_dir, capsys):
     assert main(["evaluate", "--dataset", "dl20", "--data-dir", str(data_dir),
                  "--run", str(dataset.official_run_path("bm25")), "--json"]) == 0
     values = json.loads(capsys.readouterr().out)
-    assert list(values) == ["mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map", "Judged@10"]
+    assert list(values) == ["mrr@10", "ndcg@5", "mrr@10:judged", "ndcg@5:judged", "ndcg@10", "ndcg@10:judged",
+                            "recall@100", "map", "Judged@10"]
     assert round(values["ndcg@10"], 4) == 0.4796
 
 

@@ -7,6 +7,7 @@
     workbench compare       per-query gains and losses of one system against another
     workbench leaderboard   print the leaderboard
     workbench report        sliced leaderboard CSV, Markdown summary, slice plot, HTML report with drill-downs
+    workbench export        the leaderboard as a paper's table (LaTeX or Markdown)
     workbench query-types   label queries qa / exploratory (rules with reasons)
     workbench index         build (or reuse) the Lucene index
     workbench rerankers     list the registered rerankers and their options
@@ -46,6 +47,8 @@ from .datasets import run_dataset
 from .training import (run_ablate, run_ablation, run_embed_diagnose, run_plot_training, run_similarity,
                        run_train)
 from .scale import run_plan
+from .depth import run_depth  # noqa: F401 (registers `workbench depth`)
+from .export import run_export  # noqa: F401 (registers `workbench export`)
 
 __all__ = [
     "COMMANDS", "Command", "ENVIRONMENT_ERRNOS", "SQLITE_HINT", "build_parser", "command", "main",

@@ -19,15 +19,27 @@ def _print_table(board, dataset: str | None = None) -> None:
     if dataset is not None and not board.empty:
         board = board[board["dataset"] == dataset]
     print(format_table(board))
+    _print_slice_warnings(board)
+
+
+def _print_slice_warnings(board) -> None:
+    """One line per dataset on ``board`` whose query-type slices are unreliable (its slice_note)."""
+    from ..analysis.query_types import slice_warnings
+
+    for dataset, note in slice_warnings(board).items():
+        print(f"warning: {dataset}: {note}")
 
 
 def _run_one(args: argparse.Namespace, system: str) -> int:
     """Produce and evaluate one system, upsert its leaderboard row, print where it is."""
+    from ..experiment.risk_rows import add_georisk
     from ..report.leaderboard import upsert_rows
 
     bench = _workbench(args)
     result = bench.run_system(system, args.dataset)
-    upsert_rows([bench.leaderboard_row(result)], bench.leaderboard)
+    known = {args.dataset: {system: result.evaluation.per_query}}  # GeoRisk compares every system on the board
+    upsert_rows([bench.leaderboard_row(result)], bench.leaderboard,
+                finish=lambda board: add_georisk(bench.session, board, [args.dataset], known))
     state = "reused" if result.stored.reused else "written"
     print(f"{result.stored.path}\t{state}\t" +
           " ".join(f"{m}={v:.4f}" for m, v in result.evaluation.means.items()))
@@ -86,12 +98,14 @@ def run_eval(args: argparse.Namespace) -> int:
     board = board[board["dataset"].isin(shown) & board["system"].isin(systems)]
     print(f"\nLeaderboard ({bench.leaderboard}); d_<metric>: delta vs baseline, * / ** significant at "
           f"0.05 / 0.01 (exact randomization test, {args.correction}-corrected over every system the leaderboard "
-          "compares with the same baseline on that dataset and slice):")
+          "compares with the same baseline on that dataset and slice; ≠: the judged-only delta disagrees in sign "
+          "or significance):")
     from ..report.leaderboard import format_table
 
     # each dataset's metrics in its own order (CACM: map, precision@30, ndcg@10)
     metrics = list(dict.fromkeys(m for name in datasets for m in bench.metrics_for(name)))
     print(format_table(board, metrics))
+    _print_slice_warnings(board)
     return 0
 
 
@@ -119,6 +133,10 @@ def _check_precision_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: every path the reranker offers)")
     parser.add_argument("--out", default=None, help="write <out>.md and <out>.json (default: "
                         "<runs-dir>/precision/<reranker>)")
+    parser.add_argument("--equivalence", action="append", default=None, metavar="MARGIN|METRIC=MARGIN",
+                        help="also a paired TOST of each fast path against the exact one within ±MARGIN, on "
+                             "ndcg@10 or the metric named (ndcg@10=0.01), per dataset and pooled over dl19+dl20 "
+                             "when both are checked; repeatable")
     _add_run_settings(parser, threads=False)
 
 
@@ -126,12 +144,14 @@ def _check_precision_arguments(parser: argparse.ArgumentParser) -> None:
          "exact one: headline metrics, score differences, top-10 order", _check_precision_arguments)
 def run_check_precision(args: argparse.Namespace) -> int:
     from ..experiment.precision import check_precision, write_precision_report
+    from ..experiment.precision_equivalence import precision_equivalence
     from ..experiment.store import safe_name
 
+    equivalence = precision_equivalence(args.equivalence)  # a bad margin fails here, in one line
     bench = _workbench(args)
     paths = [p.strip() for p in args.paths.split(",")] if args.paths else None
     report = check_precision(bench.session, args.reranker, _split(args.datasets), candidates=args.candidates,
-                             depth=args.depth, paths=paths)
+                             depth=args.depth, paths=paths, equivalence=equivalence)
     out = Path(args.out) if args.out else Path(args.runs_dir) / "precision" / safe_name(args.reranker)
     markdown, data = write_precision_report(report, out)
     print(report.markdown())

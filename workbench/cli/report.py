@@ -67,7 +67,7 @@ def run_report(args: argparse.Namespace) -> int:
     say = (lambda message: None) if args.quiet else (lambda message: print(f"report: {message}", file=sys.stderr))
     path, views = write_html_report(bench.session, board, args.out, named_pairs=pairs, query_types=args.query_types,
                                     metric=args.metric, top=args.top, passages=args.passages, progress=say,
-                                    source=str(leaderboard))
+                                    source=str(leaderboard), depth_dir=leaderboard.parent / "depth")
     print(f"html\t{path}\t{path.stat().st_size / 1e6:.1f} MB")
     if shot is not None:
         from ..report.browser import screenshots
@@ -97,7 +97,7 @@ def _query_types_arguments(parser: argparse.ArgumentParser) -> None:
          _query_types_arguments)
 def run_query_types(args: argparse.Namespace) -> int:
     """Write the label files (unless ``--override``) and print each dataset's distribution."""
-    from ..analysis.query_types import label_distribution, load_query_types, write_dataset_labels
+    from ..analysis.query_types import label_distribution, load_query_types, slice_reliability, write_dataset_labels
     from ..data.datasets import DATASETS, get_dataset
 
     names = _split(args.datasets) if args.datasets else list(DATASETS)
@@ -111,5 +111,7 @@ def run_query_types(args: argparse.Namespace) -> int:
         counts, judged_counts = label_distribution(labels), label_distribution(judged)
         print(f"{name}: {len(labels)} topics: " + ", ".join(f"{k} {v}" for k, v in counts.items())
               + f"; judged {len(judged)}: " + ", ".join(f"{k} {v}" for k, v in judged_counts.items()))
+        if note := slice_reliability(labels).note():
+            print(f"warning: {name}: {note}")
     return 0
 

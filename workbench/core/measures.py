@@ -7,11 +7,16 @@
   ``Judged@10``, ``Bpref``/``bpref``): exactly what ir_measures means by them, so ``rel`` is 1
   unless written (``RR@10`` counts grade 1 as relevant on TREC DL; ``RR(rel=2)@10`` is the
   workbench's ``mrr@10`` there).
+* **Judged-only (condensed-list) variants** of either: the name followed by ``:judged``
+  (``ndcg@10:judged``, ``RR(rel=2)@10:judged``), or ir_measures' ``judged_only=True``
+  (``nDCG(judged_only=True)@10``): the measure over the run with every unjudged document removed
+  and the ranks closed up (Sakai's condensed lists; trec_eval's ``-J``).
 
 Each name resolves to a :class:`Measure` that says who computes it: ranx where ranx has the
 measure with the same semantics (nDCG, RR, AP, P, R), the workbench itself for
 ``Judged@k`` (the fraction of the top k with a judgment: a few lines, so the default leaderboard
-needs no extra), else ir_measures (its pytrec_eval provider first; installed with the
+needs no extra) and for the condensed variants (engine ``condensed``, wrapping the base measure),
+else ir_measures (its pytrec_eval provider first; installed with the
 ``ir-measures`` extra). Every one is checked equal to trec_eval in the tests.
 """
 from __future__ import annotations
@@ -37,12 +42,17 @@ _NO_CUTOFF = {"Bpref"}
 #: ir_measures measures that need a cutoff when ranx computes them
 _CUTOFF_REQUIRED = {"P", "R", "Judged"}
 _ALIASES = {"bpref": "Bpref"}  # trec_eval's spelling
+#: a metric name ending in this is the judged-only (condensed-list) variant of the name before it
+JUDGED_SUFFIX = ":judged"
+_TRUE, _FALSE = ("True", "true", 1), ("False", "false", 0)
 #: ir_measures providers tried in order (pytrec_eval is trec_eval itself)
 _PROVIDER_ORDER = ("pytrec_eval", "judged")
 #: leaderboard columns derived from a metric (``delta_ndcg@5``, ``mde_mrr@10``, ``wtl_nDCG@10``, ...)
-_DERIVED_PREFIXES = ("delta_", "sig_", "p_", "d_", "mde_", "wtl_")
+_DERIVED_PREFIXES = ("delta_", "sig_", "p_", "d_", "mde_", "wtl_",
+                     "urisk_", "trisk_", "georisk_")  # risk-sensitive measures (evaluation.risk)
 NOTATION_HELP = ("a workbench name (mrr@10, ndcg@5, ndcg@10, map, recall@100, precision@30) or ir_measures "
-                 "notation (nDCG@10, RR(rel=2)@10, AP, P@30, R@100, Judged@10, bpref)")
+                 "notation (nDCG@10, RR(rel=2)@10, AP, P@30, R@100, Judged@10, bpref), either followed by "
+                 f"{JUDGED_SUFFIX} for its judged-only variant (ndcg@10{JUDGED_SUFFIX}, nDCG(judged_only=True)@10)")
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,9 @@ class Measure:
     """A metric name resolved: the column it is reported under and who computes it.
 
     ``engine`` is ``ranx`` (``ranx_name`` is ranx's name with the relevance level applied),
-    ``judged`` (the workbench's Judged@k) or ``ir_measures`` (``ir_measures_name``, computed by
-    its ``provider``)."""
+    ``judged`` (the workbench's Judged@k), ``condensed`` (``base`` over the run's condensed list:
+    its judged documents only) or ``ir_measures`` (``ir_measures_name``, computed by its
+    ``provider``)."""
 
     name: str
     engine: str
@@ -60,6 +71,7 @@ class Measure:
     ir_measures_name: str = ""
     provider: str = ""
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    base: "Measure | None" = None
 
 
 def is_workbench_name(name: str) -> bool:
@@ -105,11 +117,20 @@ def resolve_measure(name: str, relevance_level: int = 1) -> Measure:
     name = str(name).strip()
     if not name:
         raise WorkbenchError(f"empty metric name: expected {NOTATION_HELP}")
+    if name.endswith(JUDGED_SUFFIX):
+        return _condensed(name, resolve_measure(name[:-len(JUDGED_SUFFIX)], relevance_level))
     if is_workbench_name(name):
         cutoff = name.partition("@")[2]
         return Measure(name, "ranx", ranx_name=ranx_metric(name, relevance_level),
                        cutoff=int(cutoff) if cutoff else None)
     base, params, cutoff = _parse_notation(name)
+    judged_only = params.pop("judged_only", False)
+    if judged_only not in (*_TRUE, *_FALSE):
+        raise WorkbenchError(f"metric {name!r}: judged_only is True or False")
+    if judged_only in _TRUE:  # ir_measures' spelling of the condensed list: the base without it, condensed
+        condensed = _condensed(name, resolve_measure(_format(base, params, cutoff), relevance_level))
+        return Measure(_format(base, {**params, "judged_only": True}, cutoff), condensed.engine,
+                       cutoff=cutoff, params=params, base=condensed.base)
     canonical = _format(base, params, cutoff)
     if base in _CUTOFF_REQUIRED and cutoff is None:
         raise WorkbenchError(f"metric {name!r} needs a cutoff, as in {base}@10")
@@ -128,6 +149,15 @@ def resolve_measure(name: str, relevance_level: int = 1) -> Measure:
         ranx_name = ranx_base + (f"@{cutoff}" if cutoff is not None else "") + (f"-l{rel}" if rel > 1 else "")
         return Measure(canonical, "ranx", ranx_name=ranx_name, cutoff=cutoff, params=params)
     return _ir_measures_measure(name, canonical, cutoff, params)
+
+
+def _condensed(name: str, base: Measure) -> Measure:
+    """The judged-only (condensed-list) variant of ``base``."""
+    if base.engine == "condensed":
+        raise WorkbenchError(f"metric {name!r}: already judged-only (write {JUDGED_SUFFIX} once)")
+    if base.engine == "judged":
+        raise WorkbenchError(f"metric {name!r}: {base.name} of a list of judged documents only is 1 by construction")
+    return Measure(base.name + JUDGED_SUFFIX, "condensed", cutoff=base.cutoff, params=base.params, base=base)
 
 
 def _ir_measures_measure(name: str, canonical: str, cutoff: int | None, params: dict[str, Any]) -> Measure:
@@ -175,6 +205,8 @@ def is_metric_column(column: str) -> bool:
     column, nor ``delta_*``/``sig_*``/``*_ci_low`` and friends)."""
     if column == "precision" or column.startswith(_DERIVED_PREFIXES):
         return False
+    if column.endswith(JUDGED_SUFFIX):
+        return is_metric_column(column[:-len(JUDGED_SUFFIX)])
     if is_workbench_name(column):
         return True
     found = _IR_MEASURES_NAME.fullmatch(column)

@@ -34,16 +34,21 @@ HOW_TO_GET_DATA = (
 OFFICIAL_DL_SYSTEMS = ("bm25", "bm25-rm3", "tasb", "ada2", "spladepp-ed")
 #: what the leaderboard evaluates when a dataset declares nothing and ``--metrics`` is not given
 STANDARD_METRICS = ("mrr@10", "ndcg@5", "ndcg@10", "recall@100", "map")
-#: TREC DL adds Judged@10: with shallow pools, an unjudged-heavy top 10 can make a gain an artefact
-TREC_DL_METRICS = STANDARD_METRICS + ("Judged@10",)
+#: TREC DL adds Judged@10 and the judged-only (condensed-list, trec_eval -J) variants of MRR@10, NDCG@5
+#: and NDCG@10: with shallow pools, an unjudged-heavy top 10 can make a gain an artefact. The headline
+#: pair stays first (code reads a dataset's first two metrics as its headline), its judged-only pair
+#: right after it, ndcg@10's beside ndcg@10
+TREC_DL_METRICS = ("mrr@10", "ndcg@5", "mrr@10:judged", "ndcg@5:judged", "ndcg@10", "ndcg@10:judged",
+                   "recall@100", "map", "Judged@10")
 #: every other collection (classic test collections, BEIR, your own), whichever source it comes from
 COLLECTION_METRICS = ("map", "precision@30", "ndcg@10")
 
 
 def default_metrics(*, ms_marco: bool = False, trec_dl: bool = False) -> tuple[str, ...]:
     """The headline metrics of a dataset that names none: MS MARCO's for an MS MARCO set (TREC DL
-    adds Judged@10), else :data:`COLLECTION_METRICS`. The one rule every source applies, so a
-    collection gets the same defaults whether it is declared in a file or read through ir_datasets."""
+    adds Judged@10 and judged-only variants), else :data:`COLLECTION_METRICS`. The one rule every
+    source applies, so a collection gets the same defaults whether it is declared in a file or read
+    through ir_datasets."""
     if trec_dl:
         return TREC_DL_METRICS
     return STANDARD_METRICS if ms_marco else COLLECTION_METRICS

@@ -15,6 +15,7 @@ _HOMES = {
     "DEFAULT_METRICS": "metrics", "HEADLINE_METRICS": "metrics", "Evaluation": "metrics",
     "evaluate_run": "metrics", "ranx_metric": "metrics",
     "sliced_table": "slices",
+    "georisk": "risk", "trisk": "risk", "urisk": "risk",
     "confidence_interval": "stats", "holm_bonferroni": "stats", "paired_t_test": "stats",
     "randomization_test": "stats", "wins_ties_losses": "stats",
 }

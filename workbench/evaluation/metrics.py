@@ -133,6 +133,11 @@ def evaluate_run(run: pd.DataFrame, qrels: pd.DataFrame, relevance_level: int = 
     others = {metric: measure for metric, measure in measures.items() if measure.engine == "ir_measures"}
     if others:
         columns.update(_ir_measures_values(in_judged, qrels, others))
+    condensed = {metric: measure for metric, measure in measures.items() if measure.engine == "condensed"}
+    if condensed:  # judged-only variants: the base measures over the run's condensed list
+        from .condensed import condensed_values
+
+        columns.update(condensed_values(in_judged, qrels, relevance_level, condensed, evaluate_run))
     in_run = pd.Index(order).isin(set(in_judged["qid"]))
     for metric in metrics:
         values = columns[metric].reindex(order)
@@ -206,7 +211,8 @@ def evaluate_cached(run: pd.DataFrame, run_sha256: str, qrels: pd.DataFrame, qre
     from ..core.files import atomic_write
 
     metrics = list(metrics or DEFAULT_METRICS)
-    engines = {resolve_measure(metric, relevance_level).engine for metric in metrics}
+    resolved = [resolve_measure(metric, relevance_level) for metric in metrics]
+    engines = {m.engine for m in resolved} | {m.base.engine for m in resolved if m.base is not None}
     versions = [version("ranx")] + ([version("ir_measures"), version("pytrec_eval-terrier")]
                                      if "ir_measures" in engines else [])
     key = fingerprint("evaluation/v2", run_sha256, qrels_sha256, relevance_level, metrics, *versions)

@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .risk import risk_columns, risk_metrics
 from .stats import (DEFAULT_ALPHA, DEFAULT_CORRECTION, DEFAULT_PERMUTATIONS, adjust_p_values, confidence_interval,
                     paired_effect, paired_t_test, randomization_result, significance_marker, wins_ties_losses)
 
@@ -46,7 +47,8 @@ def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, ba
     ``p_t_<m>`` (paired t), ``d_z_<m>`` with ``d_z_ci_low_<m>``/``d_z_ci_high_<m>`` (paired effect
     size) and ``mde_<m>`` (minimal detectable effect at 80% power, metric units; see
     :func:`~.stats.paired_effect`), the correction columns of :func:`apply_corrections` (here one family
-    per slice and baseline) and ``wtl_<m>`` (wins/ties/losses). ``slices`` default:
+    per slice and baseline), ``wtl_<m>`` (wins/ties/losses) and, for the headline metrics, URisk
+    and TRisk at every alpha (:func:`~.risk.risk_columns`). ``slices`` default:
     :func:`label_slices`.
     """
     slices = tuple(slices) if slices is not None else label_slices(labels)
@@ -76,6 +78,8 @@ def sliced_table(per_query: Mapping[str, pd.DataFrame], labels: pd.DataFrame, ba
                     row[f"d_z_ci_low_{metric}"], row[f"d_z_ci_high_{metric}"] = effect.d_z_ci_low, effect.d_z_ci_high
                     row[f"mde_{metric}"] = effect.minimal_detectable_effect
                     row[f"wtl_{metric}"] = str(wins_ties_losses(theirs, ours))
+                for metric in risk_metrics(metrics):  # URisk, TRisk: each loss weighed 1 + alpha times
+                    row.update(risk_columns(metric, values[metric].to_numpy(), base[metric].to_numpy()))
             rows.append(row)
     frame = pd.DataFrame(rows)
     return apply_corrections(frame, metrics, correction=correction, alpha=alpha)

@@ -82,6 +82,7 @@ class PrecisionReport:
     depth: int
     results: list[PathResult] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # dataset -> why it was not measured
+    equivalence: Any = None  # a precision_equivalence.PrecisionEquivalence with --equivalence
 
     def verdicts(self) -> dict[str, bool]:
         """Path label -> safe on every measured dataset (the exact path is trivially safe)."""
@@ -112,13 +113,16 @@ class PrecisionReport:
         for path, safe in self.verdicts().items():
             lines.append(f"- **{path}**: safe on every measured dataset" if safe
                          else f"- **{path}**: not safe (fails the rule on at least one dataset)")
+        if self.equivalence is not None:
+            lines += self.equivalence.markdown_lines()
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
         return {"reranker": self.reranker, "candidates": self.candidates, "depth": self.depth,
                 "rule": {"max_metric_change": MAX_METRIC_CHANGE, "max_top10_changed": MAX_TOP10_CHANGED},
                 "results": [{**asdict(r), "safe": r.safe()} for r in self.results], "skipped": self.skipped,
-                "verdicts": self.verdicts()}
+                "verdicts": self.verdicts(),
+                **({"equivalence": self.equivalence.to_json()} if self.equivalence is not None else {})}
 
 
 def offered_paths(spec: str) -> list[tuple[str, dict[str, str]]]:
@@ -162,10 +166,12 @@ def top10_agreement(exact: pd.DataFrame, fast: pd.DataFrame) -> tuple[int, list[
 
 def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DATASETS,
                     candidates: str = "official-bm25", depth: int | None = None,
-                    paths: Sequence[str] | None = None) -> PrecisionReport:
+                    paths: Sequence[str] | None = None, equivalence: Any = None) -> PrecisionReport:
     """Score ``spec`` on each dataset with the exact path and each faster one it offers (or the
-    ``paths`` labels named) and compare them (see the module docstring)."""
+    ``paths`` labels named) and compare them (see the module docstring); with ``equivalence``
+    (``--equivalence`` specs: ``0.01``, ``ndcg@10=0.01``) also a paired TOST of each fast path."""
     from ..rerankers.rerank import rerank_run
+    from .precision_equivalence import precision_equivalence
 
     depth = depth or session.rerank_depth
     offered = offered_paths(spec)
@@ -175,7 +181,7 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
             raise WorkbenchError(f"unknown path(s) {sorted(unknown)} for {spec!r}; offered: "
                                  f"{', '.join(label for label, _ in offered)}")
         offered = [offered[0]] + [p for p in offered[1:] if p[0] in paths]
-    report = PrecisionReport(spec, candidates, depth)
+    report = PrecisionReport(spec, candidates, depth, equivalence=precision_equivalence(equivalence))
     for dataset_name in datasets:
         dataset = session.dataset(dataset_name)
         candidate_run = session.produce(candidates, dataset_name).run
@@ -209,6 +215,8 @@ def check_precision(session: Any, spec: str, datasets: Sequence[str] = CHECK_DAT
             evaluation = evaluate_run(run, dataset.qrels, dataset.relevance_level, CHECK_METRICS)
             if reference is None:
                 reference, reference_eval = run, evaluation
+            if report.equivalence is not None:
+                report.equivalence.record(dataset_name, label, run, dataset, evaluation)
             merged = reference.merge(run, on=["qid", "docno"], suffixes=("_exact", "_fast"))
             changed, taus = top10_agreement(reference, run)
             report.results.append(PathResult(

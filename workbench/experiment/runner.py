@@ -12,13 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.query_types import SLICES, load_query_types
+from ..analysis.query_types import SLICES, load_query_types, slice_reliability
 from ..core.errors import WorkbenchError
 from ..evaluation.metrics import Evaluation, evaluate_cached, evaluate_run
 from ..evaluation.slices import sliced_table
 from ..evaluation.stats import DEFAULT_CORRECTION
 from ..report.leaderboard import read_leaderboard, sort_board, upsert_rows, write_board
 from .produce import Session
+from .risk_rows import add_georisk
 from .store import StoredRun, update_manifest
 from .systems import parse_system
 
@@ -151,7 +152,9 @@ def _is_dataset(session: Session, name: str) -> bool:
 def _sliced_rows(session: Session, results: dict[str, SystemResult], per_query: dict[str, pd.DataFrame],
                  labels: pd.DataFrame, baselines: dict[str, str | None], metrics: list[str]) -> list[dict[str, Any]]:
     table = sliced_table(per_query, labels, baselines, metrics, slices=SLICES)
-    return [leaderboard_row(session, results[sliced["system"]], metrics, sliced) for sliced in table.to_dict("records")]
+    reliability = slice_reliability(labels).columns()  # slice_note where the rules' default labelled too many
+    return [{**leaderboard_row(session, results[sliced["system"]], metrics, sliced), **reliability}
+            for sliced in table.to_dict("records")]
 
 
 def _pooled_rows(session: Session, pool: str, members: list[str], results: dict[str, dict[str, SystemResult]],
@@ -176,6 +179,7 @@ def _pooled_rows(session: Session, pool: str, members: list[str], results: dict[
             "cache_hits": sum(int(p.stored.manifest.get("cache_hits") or 0) for p in parts),
             "run_path": ";".join(str(p.stored.path) for p in parts),
             "fingerprint": ";".join(p.stored.manifest["sha256"] for p in parts),
+            **slice_reliability([labels[m] for m in members]).columns(),
         })
         row["queries_per_s"] = None
         rows.append(row)
@@ -251,7 +255,9 @@ def run_experiment(session: Session, datasets: list[str], systems: list[str], me
     for pool, members in pools.items():
         rows += _pooled_rows(session, pool, members, all_results, all_per_query, all_labels, baselines,
                              _pool_metrics(session, members, metrics))
-    board = upsert_rows(rows, leaderboard, correction=correction)
+    # GeoRisk compares every system on the board for a dataset: recomputed on the merged board
+    board = upsert_rows(rows, leaderboard, correction=correction, finish=lambda merged: add_georisk(
+        session, merged, {row["dataset"] for row in rows}, all_per_query, query_types))
     # the rows as the board holds them: corrected within their leaderboard-wide families
     keys = {(row["dataset"], row["system"], row["slice"]) for row in rows}
     mine = [key in keys for key in zip(board["dataset"], board["system"], board["slice"])]
@@ -311,6 +317,7 @@ def rebuild_leaderboard(session: Session, leaderboard: str | Path, metrics: list
                              {m: p[1] for m, p in parts.items()}, {m: p[2] for m, p in parts.items()},
                              parts[members[0]][3], pool_metrics)
     rebuilt = sort_board(apply_corrections(pd.DataFrame(rows), correction=correction))
+    rebuilt = add_georisk(session, rebuilt, query_types=query_types)
     if write:
         with file_lock(leaderboard, "the leaderboard"):
             write_board(rebuilt, leaderboard)

@@ -18,12 +18,16 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from ..analysis.query_types import SLICES
+from ..analysis.query_types import SLICES, slice_warnings
 from ..core.errors import WorkbenchError
+from ..evaluation.condensed import judged_disagreements, judged_pairs
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
 from .inspection import (DatasetView, ReportData, TrainedModel, anchor, number_or_none, text_or_empty,
                          trained_models)
+from .judged_view import JUDGED_DISAGREE_HELP, JUDGED_DISAGREE_MARK
+from .depth_report import depth_sections
 from .leaderboard import LOW_JUDGED, LOW_JUDGED_MARK, low_judged, not_comparable
+from .risk_view import risk_tables
 from .summary import SMALL_SLICE_MDE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -115,6 +119,8 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]],
     for record in view.board.to_dict("records"):
         cells = []
         small = any((number_or_none(record.get(f"mde_{m}")) or 0) > SMALL_SLICE_MDE for m in view.headline)
+        notes = judged_disagreements(record, view.metrics)  # the judged-only delta against the standard one
+        disagree = {judged: notes[standard] for standard, judged in judged_pairs(view.metrics) if standard in notes}
         for key, _ in columns:
             if key == "system":
                 flagged = not_comparable(record)
@@ -137,9 +143,13 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]],
                 if shallow:
                     title = (f"{title}; " if title else "") + (f"under {LOW_JUDGED:.1f}: unjudged documents in the top "
                                                                "count as non-relevant, so gains may be pool artefacts")
-                cells.append(Cell("" if value is None else f"{value:.4f}" + (f" {LOW_JUDGED_MARK}" if shallow else ""),
+                if key in disagree:
+                    title = (f"{title}; " if title else "") + f"{JUDGED_DISAGREE_MARK} {disagree[key]}"
+                cells.append(Cell("" if value is None else f"{value:.4f}" + (f" {LOW_JUDGED_MARK}" if shallow else "")
+                                  + (f" {JUDGED_DISAGREE_MARK}" if key in disagree else ""),
                                   sort="" if value is None else repr(value), detail=interval, title=title,
-                                  css="num" + (" low-judged" if shallow else "")))
+                                  css="num" + (" low-judged" if shallow else "")
+                                  + (" judged-disagrees" if key in disagree else "")))
             elif key.startswith("delta_"):
                 metric = key[len("delta_"):]
                 value = number_or_none(record.get(key))
@@ -159,7 +169,7 @@ def leaderboard_cells(view: DatasetView, columns: list[tuple[str, str]],
                                   css="num"))
             else:
                 cells.append(text_cell(text_or_empty(record.get(key)), key, legend))
-        rows.append({"slice": record["slice"], "cells": cells})
+        rows.append({"slice": record["slice"], "cells": cells, "judged_disagrees": bool(disagree)})
     return rows
 
 
@@ -229,8 +239,10 @@ def ablation_verdict(models: list[TrainedModel], report: str | Path | None = ABL
 
 
 def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dict[str, str],
-                metadata: dict[str, Any], ablation: dict[str, str] | None = None) -> str:
-    """The report page for prepared dataset views, trained models and plot data URIs."""
+                metadata: dict[str, Any], ablation: dict[str, str] | None = None,
+                depth: list[dict[str, str]] | None = None) -> str:
+    """The report page for prepared dataset views, trained models and plot data URIs (and the depth
+    analyses of :func:`~.depth_report.depth_sections`)."""
     datasets = []
     for view in views:
         columns = leaderboard_columns(view.board, view.metrics, view.headline)
@@ -238,19 +250,23 @@ def render_html(views: list[DatasetView], models: list[TrainedModel], plots: dic
         rows = leaderboard_cells(view, columns, legend)
         datasets.append({"view": view, "columns": columns, "rows": rows, "notes": legend.notes,
                          "flagged": flagged_systems(view.board),
+                         "risk": risk_tables(view.board, view.headline),  # URisk, TRisk, GeoRisk (slice all)
+                         # the query-type rules' default labelled too many topics: the slices say little
+                         "slice_warning": next(iter(slice_warnings(view.board).values()), ""),
                          "plot": plots.get(view.name, ""), "slices": [s for s in SLICES
                                                                       if s in set(view.board["slice"])]})
     cards = [{"model": model, "card": markdown_html(model.card_markdown) if model.card_markdown else "",
               "curves": png_data_uri(model.curves_png) if model.curves_png else ""} for model in models]
     return environment().get_template("report.html.j2").render(
         datasets=datasets, models=cards, meta=metadata, headline=list(HEADLINE_METRICS),
-        small_slice_mde=SMALL_SLICE_MDE, low_judged=LOW_JUDGED, low_judged_mark=LOW_JUDGED_MARK, models_anchor=anchor("trained-models"), ablation=ablation or {})
+        small_slice_mde=SMALL_SLICE_MDE, judged_disagree_help=JUDGED_DISAGREE_HELP, low_judged=LOW_JUDGED, low_judged_mark=LOW_JUDGED_MARK, models_anchor=anchor("trained-models"), ablation=ablation or {},
+        depth=depth or [])
 
 
 def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, str]] = (),
                query_types: str | Path | None = None, metric: str = "ndcg@10", top: int = 10, passages: int = 10,
-               progress=None, source: str = "", ablation_report: str | Path | None = ABLATION_REPORT
-               ) -> tuple[str, list[DatasetView]]:
+               progress=None, source: str = "", ablation_report: str | Path | None = ABLATION_REPORT,
+               depth_dir: str | Path | None = None) -> tuple[str, list[DatasetView]]:
     """The report page for a leaderboard, read through ``session`` (no model is called), and the
     dataset views it shows. The training section quotes the loss ablation's verdict
     (``ablation_report``) when a model of the ablation is on the board."""
@@ -277,7 +293,8 @@ def build_html(session, board: pd.DataFrame, named_pairs: Iterable[tuple[str, st
                 "metric": metric, "top": top, "passages": passages,
                 "data_dir": _data_dir(session, views)}
     models = trained_models(board["system"].unique())
-    return render_html(views, models, plots, metadata, ablation_verdict(models, ablation_report)), views
+    return render_html(views, models, plots, metadata, ablation_verdict(models, ablation_report),
+                       depth=depth_sections(depth_dir)), views  # `workbench depth`'s tables and plots
 
 
 def _data_dir(session, views: list[DatasetView]) -> str:
@@ -292,12 +309,12 @@ def _data_dir(session, views: list[DatasetView]) -> str:
 def write_html_report(session, board: pd.DataFrame, out_dir: str | Path = "runs/report",
                       named_pairs: Iterable[tuple[str, str]] = (), query_types: str | Path | None = None,
                       metric: str = "ndcg@10", top: int = 10, passages: int = 10, progress=None,
-                      source: str = "") -> tuple[Path, list[DatasetView]]:
+                      source: str = "", depth_dir: str | Path | None = None) -> tuple[Path, list[DatasetView]]:
     """Write ``index.html`` into ``out_dir`` atomically; returns its path and the dataset views."""
     from ..core.files import atomic_write
 
     page, views = build_html(session, board, named_pairs, query_types=query_types, metric=metric, top=top,
-                      passages=passages, progress=progress, source=source)
+                      passages=passages, progress=progress, source=source, depth_dir=depth_dir)
     path = Path(out_dir) / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
@@ -14,6 +14,8 @@ from ..core.locks import file_lock
 from ..evaluation.metrics import DEFAULT_METRICS, HEADLINE_METRICS
 from ..evaluation.slices import apply_corrections
 from ..evaluation.stats import DEFAULT_CORRECTION
+from .judged_view import terminal_judged_cells
+from .risk_view import terminal_risk_columns
 
 DEFAULT_LEADERBOARD = Path("runs/leaderboard.csv")
 KEY_COLUMNS = ["dataset", "system"]
@@ -66,20 +68,23 @@ def key_columns(board: pd.DataFrame) -> list[str]:
 
 
 def upsert_rows(rows: Iterable[Mapping[str, object]], path: str | Path = DEFAULT_LEADERBOARD,
-                correction: str = DEFAULT_CORRECTION) -> pd.DataFrame:
+                correction: str = DEFAULT_CORRECTION,
+                finish: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """Insert rows, replacing existing rows with the same key; recompute the multiple-testing
     correction over the whole board (one family per dataset, slice, baseline and metric; see
-    :func:`~workbench.evaluation.slices.apply_corrections`); write atomically; return the board."""
+    :func:`~workbench.evaluation.slices.apply_corrections`); write atomically; return the board.
+    ``finish`` recomputes what depends on every row (GeoRisk) on the merged board, under the lock."""
     path = Path(path)
     new = pd.DataFrame(list(rows))
     if new.empty:
         return read_leaderboard(path)
     # read, merge and replace under one lock: concurrent processes each add their rows
     with file_lock(path, "the leaderboard"):
-        return _upsert_locked(new, path, correction)
+        return _upsert_locked(new, path, correction, finish)
 
 
-def _upsert_locked(new: pd.DataFrame, path: Path, correction: str) -> pd.DataFrame:
+def _upsert_locked(new: pd.DataFrame, path: Path, correction: str,
+                   finish: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     board = read_leaderboard(path)
     keys = key_columns(new)
     if not board.empty:
@@ -93,6 +98,7 @@ def _upsert_locked(new: pd.DataFrame, path: Path, correction: str) -> pd.DataFra
     else:
         board = new
     board = sort_board(apply_corrections(board, correction=correction))
+    board = finish(board) if finish is not None else board
     write_board(board, path)
     return board
 
@@ -109,7 +115,7 @@ def write_board(board: pd.DataFrame, path: str | Path) -> None:
     correction is recomputed from them after every update, so rounding them would move it)."""
     shown = board.copy()
     for column in shown.columns:
-        if column.startswith("p_") and pd.api.types.is_float_dtype(shown[column]):
+        if column.startswith(("p_", "trisk_p_")) and pd.api.types.is_float_dtype(shown[column]):
             shown[column] = [("" if pd.isna(value) else repr(float(value))) for value in shown[column]]
     with atomic_write(path) as handle:
         shown.to_csv(handle, index=False, float_format="%.4f")
@@ -137,7 +143,9 @@ def headline_columns(board: pd.DataFrame, metrics: list[str]) -> tuple[str, ...]
 def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
                  headline: tuple[str, ...] | None = None) -> str:
     """Plain-text table for the terminal: metrics, slice size, and for the headline metrics the
-    delta against the baseline with its corrected significance marker."""
+    delta against the baseline with its corrected significance marker (judged-only columns where
+    they differ from the standard ones, ≠ where their delta disagrees) and URisk at alpha 2 with
+    TRisk's verdict (▼ significantly riskier than the baseline, ▲ a significant gain even so)."""
     if board.empty:
         return "(leaderboard is empty)"
     metrics = [m for m in metrics if m in board.columns] if metrics else metric_columns(board)
@@ -146,6 +154,7 @@ def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
     for metric in metrics:
         shown[metric] = board[metric].map(lambda value, metric=metric: "" if pd.isna(value) else
                                           f"{value:.4f}" + (LOW_JUDGED_MARK if low_judged(metric, value) else ""))
+    shown = terminal_judged_cells(board, metrics, shown)  # judged-only columns where informative, ≠ on disagreement
     if "n_queries" in board.columns:
         shown["n"] = board["n_queries"].astype("Int64")
     for metric in headline:
@@ -153,6 +162,7 @@ def format_table(board: pd.DataFrame, metrics: list[str] | None = None,
             marker = board.get(f"sig_{metric}", pd.Series("", index=board.index)).astype(object).fillna("")
             shown[f"d_{metric}"] = [
                 "" if pd.isna(delta) else f"{delta:+.4f}{mark}" for delta, mark in zip(board[f"delta_{metric}"], marker)]
+    shown = shown.assign(**terminal_risk_columns(board, headline))  # URisk at alpha 2, ▼/▲: TRisk significant
     if "precision" in board.columns:  # how the numbers were computed: fp32 (exact), bf16, int8
         shown["precision"] = board["precision"].astype(object).where(board["precision"].notna(), "")
     if "baseline" in board.columns:

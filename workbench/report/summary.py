@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.query_types import slice_warnings
 from ..core.errors import WorkbenchError
 from ..core.files import atomic_write
 from ..evaluation.metrics import HEADLINE_METRICS
-from .leaderboard import not_comparable
+from ..evaluation.condensed import judged_disagreements
+from .judged_view import JUDGED_DISAGREE_HELP, JUDGED_DISAGREE_MARK
+from .leaderboard import metric_columns, not_comparable
 from .plots import plot_slices
 
 HEADLINE = tuple(HEADLINE_METRICS)
@@ -29,18 +32,26 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
              "difference a paired test on this slice (its n and variance) detects with 80% power at 0.05; "
              f"‡ = a slice too small to detect differences under {SMALL_SLICE_MDE:.2f}, where 'not significant' "
              "says little. Families for the correction: every system the leaderboard compares with the "
-             "same baseline on the same dataset and slice; slices are subgroup analyses.", "",
+             "same baseline on the same dataset and slice; slices are subgroup analyses. "
+             f"{JUDGED_DISAGREE_HELP} (listed under the table).", "",
              f"![slices]({plot_name})", ""]
+    warnings = slice_warnings(board)
     for dataset in sorted(board["dataset"].unique()):
         rows = board[board["dataset"] == dataset]
         metrics = tuple((headlines or {}).get(dataset, default))
         lines += [f"## {dataset}", ""]
+        if dataset in warnings:  # the query-type rules' default labelled too many of its topics
+            lines += [f"**Warning:** {warnings[dataset]}.", ""]
         header = ["system", "slice", "n"] + [f"{m}" for m in metrics] + [f"Δ {m}" for m in metrics] + \
                  [f"MDE {m}" for m in metrics] + ["W/T/L " + metrics[0], "baseline"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        disagreeing, columns = [], metric_columns(rows)  # rows whose judged-only delta disagrees with the standard one
         for record in rows.to_dict("records"):
-            cells = [record["system"] + (" †" if not_comparable(record) else ""), record["slice"],
-                     str(int(record["n_queries"]))]
+            notes = judged_disagreements(record, columns)
+            disagreeing += [f"- {JUDGED_DISAGREE_MARK} {record['system']} ({record['slice']}): {note}"
+                            for note in notes.values()]
+            cells = [record["system"] + (" †" if not_comparable(record) else "")
+                     + (f" {JUDGED_DISAGREE_MARK}" if notes else ""), record["slice"], str(int(record["n_queries"]))]
             for m in metrics:
                 low, high = record.get(f"{m}_ci_low", np.nan), record.get(f"{m}_ci_high", np.nan)
                 interval = "" if pd.isna(low) or pd.isna(high) else f" [{low:.3f}, {high:.3f}]"
@@ -61,6 +72,7 @@ def summary_markdown(board: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE, p
             cells.append("" if pd.isna(baseline) else str(baseline))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += disagreeing + ([""] if disagreeing else [])
     return "\n".join(lines)
 
 

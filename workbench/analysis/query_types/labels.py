@@ -209,11 +209,15 @@ def write_dataset_labels(dataset_names: Iterable[str], data_dir: str | Path | No
                          labels_dir: str | Path = DEFAULT_LABELS_DIR) -> list[Path]:
     """Label all topics of each dataset with the rules and write ``<labels_dir>/<name>.query-types.tsv``.
 
-    These are the committed label files; regenerate them after changing the rules.
+    These are the committed label files; regenerate them after changing the rules. A dataset that
+    declares its own label file (``query_types``, e.g. CACM's hand labels) is skipped: that file is
+    its one source of labels.
     """
     paths = []
     for name in dataset_names:
         dataset = get_dataset(name, data_dir)
+        if getattr(getattr(dataset, "spec", None), "query_types", ""):
+            continue
         path = Path(labels_dir) / f"{dataset.slug}{LABEL_FILE_SUFFIX}"
         paths.append(write_labels(classify_topics(dataset.topics), path))
     return paths

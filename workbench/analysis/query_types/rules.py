@@ -230,6 +230,9 @@ RULES: tuple[Rule, ...] = (
 # No rule fired: a keyword query such as "cwh price target" or "vanguard wellesley
 # income". MS MARCO queries are mostly look-ups, so the default is qa (see the docs).
 DEFAULT = QueryType(QA, "no exploratory cue -> default qa (look-up)")
+#: the reason of a query no rule matched, exactly as classify() writes it (and the committed
+#: files hold it): how slice reliability counts the topics that fell to the default
+DEFAULT_REASON = f"default: {DEFAULT.reason}"
 
 
 def normalise_query(query: str) -> str:
@@ -245,7 +248,7 @@ def classify(query: str) -> QueryType:
         match = rule.pattern.search(text)
         if match:
             return QueryType(rule.label, f"{rule.name}: {rule.explain(match)}")
-    return QueryType(DEFAULT.label, f"default: {DEFAULT.reason}")
+    return QueryType(DEFAULT.label, DEFAULT_REASON)
 
 
 def classify_topics(topics: pd.DataFrame) -> pd.DataFrame:
