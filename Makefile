@@ -40,8 +40,10 @@ comma := ,
 # POOL=name=a,b: rows over the union of the datasets' judged queries (default: DL19+DL20 when both are evaluated)
 POOL ?= $(if $(and $(filter dl19,$(DATASETS)),$(filter dl20,$(DATASETS))),dl19+dl20=dl19$(comma)dl20)
 # The default experiment also evaluates CACM (datasets/cacm.toml) when its files are beside the project:
-# BM25, BM25+RM3 and QL reproduce Anserini's regression; two rerankers over BM25. SYSTEMS=... or CACM= turns it off.
-CACM_SYSTEMS ?= bm25 bm25:rm3=true bm25:ql=true bm25+tfidf bm25+dense-minilm
+# BM25, BM25+RM3 and QL reproduce Anserini's regression; two rerankers over BM25; BM25 with k1 and b chosen
+# by MAP on a grid, each of 5 folds run with the values tuned on the other 4. SYSTEMS=... or CACM= turns it off.
+CACM_TUNED_BM25 = bm25:k1=0.6;0.9;1.2,b=0.3;0.4;0.75,tune=folds:5,metric=map
+CACM_SYSTEMS ?= bm25 bm25:rm3=true bm25:ql=true bm25+tfidf bm25+dense-minilm $(CACM_TUNED_BM25)
 CACM ?= $(if $(SYSTEMS),,$(wildcard ../shared/data/cacm/cacm.tar.gz))
 EVAL_FLAGS = --depth $(DEPTH) --device $(DEVICE) $(if $(FAST),--fast) --engine $(ENGINE) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
 eval: setup
