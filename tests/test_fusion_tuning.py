@@ -45,6 +45,11 @@ def test_every_ranx_method_and_normalisation_is_a_system_by_name():
     ("wsum:tune=folds:1[a|b]", "K >= 2 folds"),
     ("bm25-mini:k1=;,tune=other-year", "empty parameter grid for k1"),
     ("bm25-mini:k1=0.9,tune=other-year", "nothing to tune"),
+    ("wsum:tune=other-year[bm25-mini:k1=0.6;1.2,tune=other-year|official-bm25]", "nested tuning is refused"),
+    ("wsum:tune=folds:3[official-bm25|rrf:tune=folds:3[a|b]]", "nested tuning is refused"),
+    ("rrf:tune=folds:5,step=2.5[a|b]", "must be an integer"),
+    ("rrf:tune=folds:5,min_k=200[a|b]", "empty parameter grid for rrf"),
+    ("probfuse:tune=folds:3,max_n_segments=0[a|b]", "empty parameter grid for probfuse"),
 ])
 def test_bad_fusion_and_tuning_specs_are_one_line(name, message):
     with pytest.raises(WorkbenchError) as raised:
@@ -141,14 +146,24 @@ def test_tuning_on_the_evaluated_queries_is_refused(workbench):
 def test_fold_tuning_fuses_each_fold_with_weights_tuned_without_it(workbench):
     from ranx import fuse
 
+    from ranx import Qrels, optimize_fusion
+
     fused = workbench.produce(f"wsum:norm=min-max,tune=folds:3{PAIR}", "dl19")
     folds = fused.manifest["config"]["tuning"]["folds"]
-    judged = set(workbench.dataset("dl19").judged_topics["qid"])
+    dl19 = workbench.dataset("dl19")
+    judged = set(dl19.judged_topics["qid"])
     assert sorted(q for fold in folds for q in fold["evaluated_queries"]) == sorted(judged)
     a, b = (workbench.produce(name, "dl19") for name in ("official-bm25", "official-bm25+tfidf"))
+    all_qrels = Qrels.from_file(str(dl19.qrels_path), kind="trec").to_dict()
     for fold in folds:
         held = set(fold["evaluated_queries"])
-        assert not held & set(fold["tuning_queries"])
+        assert not held & set(fold["tuning_queries"]) and held | set(fold["tuning_queries"]) == judged
+        # the weights are what ranx's optimiser finds on the other folds' queries alone
+        others = set(fold["tuning_queries"])
+        best = optimize_fusion(Qrels({q: d for q, d in all_qrels.items() if q in others}),
+                               [_ranx_run(a.path, others), _ranx_run(b.path, others)], norm="min-max",
+                               method="wsum", metric="ndcg@10", show_progress=False)
+        assert fold["params"]["weights"] == pytest.approx(best["weights"])
         expected = fuse([_ranx_run(a.path, held), _ranx_run(b.path, held)], norm="min-max", method="wsum",
                         params=fold["params"]).to_dict()
         ours = _scores(fused.run[fused.run["qid"].isin(held)])
@@ -175,3 +190,22 @@ def test_bm25_grid_tuned_on_the_other_year_picks_the_best_point_there(workbench)
     assert tuned.manifest["config"]["tuned_params"][0] == dict(part.split("=") for part in best.split(":")[1].split(","))
     chosen = workbench.produce(best, "dl19")
     assert _scores(tuned.run) == _scores(chosen.run)
+
+
+def test_rrf_k_tuned_on_the_other_year_is_ranx_optimisers(workbench):
+    from ranx import Qrels, Run, optimize_fusion
+
+    fused = workbench.produce("rrf:tune=other-year,metric=mrr@10,step=20[official-bm25|official-tasb]", "dl20")
+    tuning = fused.manifest["config"]["tuning"]
+    assert tuning["dataset"] == "dl19" and tuning["metric"] == "mrr@10"
+    dl19 = workbench.dataset("dl19")
+    shared = set(tuning["queries"])
+    qrels = Qrels({q: d for q, d in Qrels.from_file(str(dl19.qrels_path), kind="trec").to_dict().items() if q in shared})
+    runs = []
+    for name in ("official-bm25", "official-tasb"):  # ranks as the TREC files give them
+        frame = workbench.produce(name, "dl19").run
+        frame = frame[frame["qid"].isin(shared)]
+        runs.append(Run.from_df(frame.assign(score=-frame["rank"].astype(float)), q_id_col="qid",
+                                doc_id_col="docno", score_col="score"))
+    best = optimize_fusion(qrels, runs, norm=None, method="rrf", metric="mrr@10-l2", step=20, show_progress=False)
+    assert fused.manifest["config"]["fusion_params"] == {"k": best["k"]}

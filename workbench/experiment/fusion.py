@@ -132,6 +132,8 @@ def parse_fusion_head(head: str, n_components: int, system: str) -> FusionSpec:
         raise WorkbenchError(f"{', '.join(optimiser)} in {system!r} only set how tune= searches: add tune=...")
     if tuning is not None and not method.supervised and not _optimiser_options(name):
         raise WorkbenchError(f"fusion {name} has no parameter to tune: drop tune= from {system!r}")
+    if tuning is not None:
+        _grid_options(name, tuning.optimiser, system)  # a bad or empty grid fails now, before any work
     if method.supervised and tuning is None:
         raise WorkbenchError(f"fusion {name} is trained on judged queries: add tune=other-year or tune=folds:5 "
                              f"to {system!r}")
@@ -259,7 +261,7 @@ def tune_fusion(runs: list[pd.DataFrame], names: list[str], spec: FusionSpec, qr
         warnings.simplefilter("ignore")
         found = optimize_fusion(ranx_qrels, ranx_runs, norm=spec.norm, method=spec.method.name,
                                 metric=measure.ranx_name, **options)
-    if not found or any(isinstance(value, list) and not value for value in found.values()):
+    if not found or any(value is None or (isinstance(value, list) and not value) for value in found.values()):
         raise WorkbenchError(f"empty parameter grid for {spec.method.name} in {system!r}: "
                              f"{', '.join(f'{k}={v}' for k, v in tuning.optimiser.items()) or 'ranx defaults'} "
                              "leave nothing to try")
@@ -275,24 +277,30 @@ def tune_fusion(runs: list[pd.DataFrame], names: list[str], spec: FusionSpec, qr
 
 
 def _grid_options(method: str, given: dict[str, str], system: str) -> dict[str, Any]:
-    """ranx optimiser options from ``step=0.05``-style text, checked to leave a non-empty grid."""
-    accepted = _optimiser_options(method)
+    """ranx optimiser options from ``step=0.05``-style text, typed as the optimiser's defaults are
+    (RRF's ``step``, ``min_k`` and ``max_k`` are integers) and checked to leave a non-empty grid."""
+    declared = inspect.signature(_optimiser(method)).parameters
     options: dict[str, Any] = {}
     for key, text in given.items():
+        integer = isinstance(declared[key].default, int) and not isinstance(declared[key].default, bool)
         try:
             number = float(text)
+            if integer and not number.is_integer():
+                raise ValueError
         except ValueError:
-            raise WorkbenchError(f"optimiser option {key}={text!r} in {system!r} must be a number") from None
-        options[key] = int(number) if number.is_integer() and key != "step" else number
+            kind = "an integer" if integer else "a number"
+            raise WorkbenchError(f"optimiser option {key}={text!r} in {system!r} must be {kind}") from None
+        options[key] = int(number) if integer else number
     if "step" in options and (options["step"] <= 0 or (method in _WEIGHTED and options["step"] > 1)):
         raise WorkbenchError(f"empty parameter grid for {method} in {system!r}: step={given['step']} "
                              + ("must be in (0, 1]" if method in _WEIGHTED else "must be positive"))
-    for low in [key for key in options if key.startswith("min_")]:
+    bounds = {key: options.get(key, declared[key].default) for key in declared if key.startswith(("min_", "max_"))}
+    for low in [key for key in bounds if key.startswith("min_")]:
         high = "max_" + low[4:]
-        if high in options and options[low] > options[high]:
-            raise WorkbenchError(f"empty parameter grid for {method} in {system!r}: {low}={given[low]} > "
-                                 f"{high}={given[high]}")
-    if "show_progress" in inspect.signature(_optimiser(method)).parameters:
+        if high in bounds and (low in options or high in options) and bounds[low] > bounds[high]:
+            raise WorkbenchError(f"empty parameter grid for {method} in {system!r}: {low}={bounds[low]} > "
+                                 f"{high}={bounds[high]}")
+    if "show_progress" in declared:
         options["show_progress"] = False
     return options
 
@@ -347,9 +355,16 @@ class FusedSystem(System):
             tuned_on = [session.produce(part, tuning_set.name) for part in self.components]
             settings["tuning_components_sha256"] = [c.manifest["sha256"] for c in tuned_on]
             settings["tuning_qrels_sha256"] = tuning_set.qrels_sha256
+            settings["tuning_relevance_level"] = tuning_set.relevance_level
             inputs.update(tuning_set=tuning_set, tuned_on=tuned_on)
         elif tuning is not None:
             settings["tuning_qrels_sha256"] = dataset.qrels_sha256
+            settings["tuning_relevance_level"] = dataset.relevance_level
+        if tuning is not None:  # the evaluated queries are the judged ones; ranx's optimiser chooses
+            from importlib.metadata import version
+
+            settings["qrels_sha256"] = dataset.qrels_sha256
+            settings["ranx"] = version("ranx")
         return RunConfig(settings, fingerprint(settings), inputs)
 
     def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:

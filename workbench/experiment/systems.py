@@ -169,10 +169,24 @@ def parse_system(name: str | System) -> System:
     if fusion:
         head, parts = fusion
         spec = parse_fusion_head(head, len(parts), name)
-        return FusedSystem(name, head, tuple(parse_system(part) for part in parts), spec)
+        components = tuple(parse_system(part) for part in parts)
+        if spec.tuning is not None:
+            for tuned in (inner for part in components for inner in _tuned_within(part)):
+                raise WorkbenchError(f"{name!r}: its component {tuned.name!r} is tuned too; nested tuning is refused "
+                                     "(the outer choice would read runs tuned on the queries it evaluates): "
+                                     "fix the component's parameters")
+        return FusedSystem(name, head, components, spec)
     if tuning_requested(name):
         return TunedFirstStageSystem.parse(name)
     return FirstStageSystem(name, name)
+
+
+def _tuned_within(system: System):
+    """The tuned systems ``system`` is or is built from."""
+    if isinstance(system, TunedFirstStageSystem) or (isinstance(system, FusedSystem) and system.spec.tuning):
+        yield system
+    for part in system.parts:
+        yield from _tuned_within(part)
 
 
 def default_baseline(system: str) -> str | None:

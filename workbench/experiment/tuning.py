@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from importlib.metadata import version
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -187,7 +188,8 @@ class TunedFirstStageSystem(System):
             means = {point: float(table.loc[qids].mean()) for point, table in scores.items()}
             chosen = max(points, key=lambda point: (means[point], -points.index(point)))
             plan = [{"chosen": chosen, "tuning_queries": qids, "evaluated_queries": None, "scores": means}]
-            tuning_note = {"dataset": tuning_set.name, "qrels_sha256": tuning_set.qrels_sha256}
+            tuning_note = {"dataset": tuning_set.name, "qrels_sha256": tuning_set.qrels_sha256,
+                           "relevance_level": tuning_set.relevance_level}
         else:
             scores = _point_scores(session, points, dataset, self.plan.metric)
             plan = []
@@ -203,7 +205,10 @@ class TunedFirstStageSystem(System):
         settings = {"type": "tuned-first-stage", "base": self.base, "grid": points, "tuning": self.plan.settings(),
                     **{f"tuning_{k}": v for k, v in tuning_note.items()},
                     "chosen": [entry["chosen"] for entry in plan],
-                    "chosen_sha256": [chosen_runs[entry["chosen"]].manifest["sha256"] for entry in plan]}
+                    "chosen_sha256": [chosen_runs[entry["chosen"]].manifest["sha256"] for entry in plan],
+                    # what the choice read: the judgments at their relevance level, the evaluated queries
+                    "relevance_level": dataset.relevance_level, "qrels_sha256": dataset.qrels_sha256,
+                    "ranx": version("ranx")}
         return RunConfig(settings, fingerprint(settings), {"plan": plan, "chosen_runs": chosen_runs})
 
     def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
