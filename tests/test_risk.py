@@ -16,7 +16,7 @@ from scipy.special import betainc
 from workbench.core.errors import WorkbenchError
 from workbench.core.measures import is_metric_column
 from workbench.evaluation.risk import (GAIN, RISK_ALPHAS, RISKIER, georisk, georisk_columns, risk_metrics, trisk,
-                                       urisk, zrisk)
+                                       trisk_verdict, urisk, zrisk)
 from workbench.evaluation.slices import sliced_table
 
 TOPICS = ["q1", "q2", "q3", "q4", "q5", "q6"]
@@ -107,16 +107,54 @@ def test_trisk_equals_the_formula(system, alpha):
     assert result.urisk == pytest.approx(reference_urisk(treatment, base, alpha))
     assert result.trisk == pytest.approx(t_value)
     assert result.p_value == pytest.approx(p_value)
-    assert result.verdict == ""  # six topics with mixed wins and losses: |TRisk| < 2 throughout
+    assert p_value > 0.05 and result.verdict == ""  # six topics with mixed wins and losses: not significant
 
 
-def test_trisk_verdicts_follow_the_paper_threshold():
+def reference_verdict(t_value, p_value):
+    """Significant at 0.05 two-sided (Student t, c - 1 df), in TRisk's direction."""
+    if p_value > 0.05:
+        return ""
+    return RISKIER if t_value < 0 else GAIN
+
+
+def test_trisk_verdict_follows_the_p_value_not_abs_t_over_2():
+    # three queries, deltas 0.1, 0.2, 0.3: TRisk = 0.2 / (0.1 / sqrt 3) = 3.46, yet p = 0.074 with 2 df
+    base = [0.2, 0.3, 0.4]
+    small = trisk([0.3, 0.5, 0.7], base, 0)
+    t_value, p_value = reference_trisk([0.3, 0.5, 0.7], base, 0)
+    assert small.trisk == pytest.approx(t_value) and small.trisk > 2
+    assert small.p_value == pytest.approx(p_value) and 0.05 < small.p_value < 0.1
+    assert small.verdict == ""
+    lost = trisk(base, [0.3, 0.5, 0.7], 0)  # the mirror image: TRisk -3.46, no verdict either
+    assert lost.trisk < -2 and lost.verdict == ""
+    # the same |t| = 2 is p = 0.18 at 3 queries, 0.077 at 10: the paper's rule is for many queries
+    for c, expected in ((3, 0.1835), (10, 0.0766)):
+        df = c - 1
+        assert float(betainc(df / 2, 0.5, df / (df + 4.0))) == pytest.approx(expected, abs=1e-4)
+        assert trisk_verdict(2.0, expected) == "" and trisk_verdict(-2.0, expected) == ""
+    # like the committed board's dl19+dl20 exploratory row: 24 queries, |t| > 2 at p 0.052, no verdict
+    p_24 = float(betainc(23 / 2, 0.5, 23 / (23 + 2.05 ** 2)))
+    assert p_24 == pytest.approx(0.052, abs=1e-3) and trisk_verdict(-2.05, p_24) == ""
+    assert trisk_verdict(-2.05, 0.049) == RISKIER and trisk_verdict(2.05, 0.05) == GAIN
+    assert trisk_verdict(float("nan"), float("nan")) == "" and trisk_verdict(0.0, 0.01) == ""
+    # a tight gain over three queries is significant: TRisk = 0.11 / (0.01 / sqrt 3) = 19, p = 0.003
+    tight = trisk([0.3, 0.41, 0.52], base, 2)
+    t_value, p_value = reference_trisk([0.3, 0.41, 0.52], base, 2)
+    assert tight.trisk == pytest.approx(t_value) == pytest.approx(19.05, abs=0.01)
+    assert tight.p_value == pytest.approx(p_value) and p_value < 0.05 and tight.verdict == GAIN
+
+
+def test_trisk_verdicts_follow_the_p_value():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.8, 60)
     better = base + rng.uniform(0.05, 0.15, 60)  # wins nearly everywhere
     worse = base - rng.uniform(0.0, 0.1, 60) + np.where(np.arange(60) % 5 == 0, 0.05, 0.0)  # loses most
     assert trisk(better, base, 5).verdict == GAIN and trisk(better, base, 5).trisk > 2
     assert trisk(worse, base, 1).verdict == RISKIER and trisk(worse, base, 1).trisk < -2
+    for treatment in (better, worse):
+        for alpha in RISK_ALPHAS:
+            result = trisk(treatment, base, alpha)
+            assert result.verdict == reference_verdict(*reference_trisk(treatment, base, alpha))
     # a small mean gain with large losses: risk-neutral it is no loss, weighed 1 + 5 times it is riskier
     mixed = base + np.where(np.arange(60) % 3 == 0, -0.12, 0.07)
     assert trisk(mixed, base, 0).verdict != RISKIER and trisk(mixed, base, 5).verdict == RISKIER
@@ -128,6 +166,25 @@ def test_trisk_edge_cases():
     assert (same.urisk, same.trisk, same.p_value, same.verdict) == (0.0, 0.0, 1.0, "")
     constant = trisk([0.5, 0.6, 0.7], [0.4, 0.5, 0.6], 2)  # the same gain everywhere: no spread
     assert constant.trisk == math.inf and constant.p_value == 0.0 and constant.verdict == GAIN
+
+
+def test_trisk_deltas_equal_up_to_rounding_have_no_spread():
+    # 0.3 - 0.2 and 0.7 - 0.6 differ in the last bit: scipy's t would be ~7e15 with p ~ 1e-48
+    treatment, base = [0.3, 0.7, 0.9, 0.4], [0.2, 0.6, 0.8, 0.3]
+    deltas = np.subtract(treatment, base)
+    assert 0 < np.ptp(deltas) < 1e-15
+    gain = trisk(treatment, base, 2)
+    assert gain.trisk == math.inf and gain.p_value == 0.0 and gain.verdict == GAIN
+    assert gain.urisk == pytest.approx(0.1)
+    loss = trisk(base, treatment, 2)  # the same loss everywhere, weighed 3 times
+    assert loss.trisk == -math.inf and loss.p_value == 0.0 and loss.verdict == RISKIER
+    assert loss.urisk == pytest.approx(-0.3)
+    # 0.1 + 0.2 - 0.3 = 5.6e-17: rounding around no difference is no difference
+    tie = trisk([0.1 + 0.2, 0.7, 0.6], [0.3, 0.7, 0.6], 5)
+    assert (tie.trisk, tie.p_value, tie.verdict) == (0.0, 1.0, "")
+    # a real spread, however small against the values, is still tested
+    spread = trisk([0.3, 0.7, 0.9, 0.4], [0.2, 0.6, 0.8, 0.3 + 1e-6], 0)
+    assert math.isfinite(spread.trisk)
     with pytest.raises(WorkbenchError, match="pair them"):
         urisk([0.1, 0.2], [0.1], 0)
 
@@ -339,6 +396,91 @@ def test_add_georisk_leaves_a_dataset_empty_when_a_run_is_gone(labels, caplog):
     assert "GeoRisk on d1 left empty" in caplog.text
 
 
+class _StoredRuns:
+    """Stored runs whose manifests give each system's sha256 (``sums``: by system, or by (dataset,
+    system) where one dataset's run differs); loads are recorded."""
+
+    def __init__(self, sums):
+        self.sums, self.loaded = sums, []
+
+    def load(self, dataset, system, run_path=None):
+        self.loaded.append((dataset, system))
+        sha = self.sums.get((dataset, system), self.sums[system])
+        return SimpleNamespace(run=(dataset, system), manifest={"sha256": sha}, path=f"runs/{dataset}/{system}.trec")
+
+
+def _stored_session(monkeypatch, sums):
+    import workbench.experiment.risk_rows as risk_rows
+
+    tables = _split_tables()
+    evaluated = []
+
+    def evaluate(run, run_sha, qrels, qrels_sha, level, metrics):
+        evaluated.append(run)
+        return SimpleNamespace(per_query=tables[run[0]][run[1]])
+    monkeypatch.setattr(risk_rows, "evaluate_cached", evaluate)
+    datasets = {name: SimpleNamespace(metrics=["mrr@10", "ndcg@5", "map"], qrels=None, qrels_sha256="q",
+                                      relevance_level=1) for name in ("d1", "d2")}
+    return SimpleNamespace(dataset=lambda name: datasets[name], store=_StoredRuns(sums)), evaluated
+
+
+def test_add_georisk_reads_other_systems_stored_runs_only_when_their_fingerprint_matches(labels, monkeypatch,
+                                                                                         caplog):
+    from workbench.experiment.risk_rows import add_georisk
+
+    sums = {system: f"{i}" * 64 for i, system in enumerate(SCORES)}
+    board = _board(list(SCORES), ("d1", "d2")).assign(fingerprint=lambda b: b["system"].map(sums))
+    session, evaluated = _stored_session(monkeypatch, sums)
+    known = {"d1": {"a": _split_tables()["d1"]["a"]}}  # this invocation's own table; the rest are stored
+    scored = add_georisk(session, board, known=known)
+    row = scored[(scored["dataset"] == "d1") & (scored["system"] == "c") & (scored["slice"] == "all")].iloc[0]
+    assert row["georisk_a2_mrr@10"] == pytest.approx(reference_georisk({s: v[:3] for s, v in SCORES.items()}, 2)["c"])
+    assert ("d1", "a") not in evaluated and ("d1", "c") in evaluated
+    # c's run on d1 was replaced after its row was computed: d1's GeoRisk is left empty, d2's is not
+    session.store.sums = {**sums, ("d1", "c"): "f" * 64}
+    evaluated.clear()
+    caplog.clear()
+    board.loc[:, "georisk_a2_mrr@10"] = 0.5  # stale values from an earlier board do not survive
+    mixed = add_georisk(session, board, known=known)
+    geo = [column for column in mixed.columns if column.startswith("georisk_")]
+    assert mixed.loc[mixed["dataset"] == "d1", geo].isna().all().all()
+    d2 = mixed[(mixed["dataset"] == "d2") & (mixed["system"] == "c") & (mixed["slice"] == "all")].iloc[0]
+    assert d2["georisk_a2_mrr@10"] == pytest.approx(reference_georisk({s: v[3:] for s, v in SCORES.items()}, 2)["c"])
+    assert ("d1", "c") not in evaluated  # the mismatched run is never evaluated
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "GeoRisk on d1 left empty" in warnings[0] and "not the one its row" in warnings[0]
+
+
+def test_add_georisk_checks_each_pooled_members_fingerprint(labels, monkeypatch, caplog):
+    from workbench.experiment.risk_rows import add_georisk
+
+    sums = {system: f"{i}" * 64 for i, system in enumerate(SCORES)}
+    board = _board(list(SCORES), ("d1+d2",), pooled="d1+d2")
+    board["fingerprint"] = board["system"].map(lambda s: f"{sums[s]};{sums[s]}")
+    session, _ = _stored_session(monkeypatch, sums)
+    pooled = add_georisk(session, board)
+    assert pooled[pooled["slice"] == "all"].set_index("system")["georisk_a1_mrr@10"].to_dict() == pytest.approx(
+        reference_georisk(SCORES, 1))
+    board.loc[board["system"] == "base", "fingerprint"] = f"{sums['base']};{'e' * 64}"  # its d2 run is another
+    caplog.clear()
+    assert add_georisk(session, board)["georisk_a1_mrr@10"].isna().all()
+    assert [r.levelname for r in caplog.records].count("WARNING") == 1
+
+
+def test_a_failing_dataset_lookup_leaves_georisk_empty_and_the_board_written(labels, tmp_path, caplog):
+    from workbench.experiment.risk_rows import add_georisk
+    from workbench.report.leaderboard import read_leaderboard, upsert_rows
+
+    def dataset(name):
+        raise WorkbenchError(f"unknown dataset {name!r}")
+    session = SimpleNamespace(dataset=dataset, store=_Store())
+    path = tmp_path / "leaderboard.csv"
+    rows = _board(["base", "a"]).to_dict("records")
+    board = upsert_rows(rows, path, finish=lambda merged: add_georisk(session, merged, ["d1"], _split_tables()))
+    assert len(board) == len(rows) and len(read_leaderboard(path)) == len(rows)
+    assert "GeoRisk on d1 left empty: unknown dataset 'd1'" in caplog.text
+
+
 # --- in the report ------------------------------------------------------------------------------------
 
 def test_report_risk_section_shows_every_alpha_the_verdict_and_georisk(labels):
@@ -359,6 +501,7 @@ def test_report_risk_section_shows_every_alpha_the_verdict_and_georisk(labels):
     html = environment().get_template("_risk.html.j2").render(risk=risk, view=view)
     assert html.count("<th>URisk α=") == len(RISK_ALPHAS) and "<caption>GeoRisk" in html and "mrr@10 α=5</th>" in html
     assert "▼" in html and "-0.1500" in html  # a's URisk at alpha 2 on mrr@10
+    assert "p ≤ 0.05" in html and "&lt; −2" not in html and "&gt; 2)" not in html
     expected = reference_georisk(SCORES, 2)["c"]
     assert f"{expected:.4f}" in html
     assert risk_tables(board.drop(columns=[c for c in board.columns if "risk" in c]), ["mrr@10"]) == {}

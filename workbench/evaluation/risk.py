@@ -7,7 +7,8 @@ A mean gain can hide queries that a system makes much worse; these measures weig
 ``1 + alpha`` times (``alpha = 0``: a loss counts as much as a gain, URisk is the mean delta).
 Columns on the leaderboard: ``urisk_a<alpha>_<m>``, ``trisk_a<alpha>_<m>``,
 ``trisk_p_a<alpha>_<m>`` (two-sided, Student t with c - 1 df, uncorrected),
-``trisk_sig_a<alpha>_<m>`` (:data:`RISKIER`, :data:`GAIN` or empty) and
+``trisk_sig_a<alpha>_<m>`` (:data:`RISKIER`, :data:`GAIN` or empty: that p at most
+:data:`TRISK_LEVEL`, with TRisk's sign) and
 ``georisk_a<alpha>_<m>``; none starts with ``p_``, which the leaderboard reads as a p-value to
 correct for multiple testing.
 """
@@ -24,12 +25,16 @@ from .metrics import HEADLINE_METRICS
 
 #: the risk-aversion levels reported (the TREC Web track's risk task used 1, 5 and 10; 0 is the risk-neutral mean delta)
 RISK_ALPHAS = (0, 1, 2, 5)
-#: |TRisk| above this is significant, as Dinçer et al. (2014) read it (about p < 0.05 for 20+ queries)
-TRISK_THRESHOLD = 2.0
-#: TRisk under -2: significantly riskier than the baseline (its losses outweigh its gains)
+#: TRisk is significant when its two-sided p (Student t, c - 1 df) is at most this. Dinçer et al.
+#: (2014) read |TRisk| > 2 as significant: the large-sample form of this test, p = 0.05 only near
+#: 60 queries (at 3 queries |t| = 2 is p = 0.18, at 10 p = 0.077)
+TRISK_LEVEL = 0.05
+#: TRisk < 0 and significant: riskier than the baseline (its losses outweigh its gains)
 RISKIER = "riskier"
-#: TRisk over +2: a significant gain over the baseline even with losses weighed 1 + alpha times
+#: TRisk > 0 and significant: a gain over the baseline even with losses weighed 1 + alpha times
 GAIN = "gain"
+#: r spread (max - min) at most this times max(1, |mean|) is rounding, not variance (as in equivalence.py)
+_SPREAD_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -57,32 +62,36 @@ def urisk(treatment: np.ndarray, baseline: np.ndarray, alpha: float) -> float:
 
 
 def trisk(treatment: np.ndarray, baseline: np.ndarray, alpha: float,
-          threshold: float = TRISK_THRESHOLD) -> TRisk:
+          level: float = TRISK_LEVEL) -> TRisk:
     """TRisk_alpha = URisk_alpha / SE, SE = sd(r) / sqrt(c) with r the risk-adjusted per-query
     deltas (sample sd, ddof 1): a one-sample t statistic of r (Dinçer et al., 2014).
 
-    The verdict follows the paper: TRisk < -``threshold`` is :data:`RISKIER`, > ``threshold``
-    :data:`GAIN`. Fewer than two queries: NaN. Every r equal: 0 with p = 1 when they are 0
-    (no difference), else an infinite TRisk with p = 0."""
+    The verdict (:func:`trisk_verdict`): two-sided p at most ``level``, :data:`RISKIER` for a
+    negative TRisk, :data:`GAIN` for a positive one. Fewer than two queries: NaN. Every r equal
+    (up to rounding): 0 with p = 1 when their mean is 0 (no difference), else an infinite TRisk
+    with p = 0."""
     from scipy import stats
 
     values = risk_adjusted(_deltas(treatment, baseline), alpha)
     mean = float(values.mean()) if len(values) else float("nan")
     if len(values) < 2:
         return TRisk(mean, float("nan"), float("nan"), "")
-    if np.ptp(values) == 0:  # no spread: scipy's t would be 0/0; the sign of the mean decides
-        t, p = (0.0, 1.0) if mean == 0 else (float(np.copysign(np.inf, mean)), 0.0)
+    # no spread (up to rounding, as scipy's t would be 0/0 or ~1e16): the sign of the mean decides
+    if np.ptp(values) <= _SPREAD_TOLERANCE * max(1.0, abs(mean)):
+        zero = abs(mean) <= _SPREAD_TOLERANCE  # deltas of rounding size around 0: no difference
+        t, p = (0.0, 1.0) if zero else (float(np.copysign(np.inf, mean)), 0.0)
     else:
         result = stats.ttest_1samp(values, 0.0)
         t, p = float(result.statistic), float(result.pvalue)
-    return TRisk(mean, t, p, trisk_verdict(t, threshold))
+    return TRisk(mean, t, p, trisk_verdict(t, p, level))
 
 
-def trisk_verdict(t: float, threshold: float = TRISK_THRESHOLD) -> str:
-    """:data:`RISKIER` for TRisk < -threshold, :data:`GAIN` for > threshold, else empty."""
-    if pd.isna(t):
+def trisk_verdict(t: float, p: float, level: float = TRISK_LEVEL) -> str:
+    """:data:`RISKIER` for TRisk < 0 with two-sided p <= ``level``, :data:`GAIN` for TRisk > 0 with
+    p <= ``level``, else empty (NaN, or not significant whatever |TRisk|)."""
+    if pd.isna(t) or pd.isna(p) or p > level:
         return ""
-    return RISKIER if t < -threshold else GAIN if t > threshold else ""
+    return RISKIER if t < 0 else GAIN if t > 0 else ""
 
 
 def zrisk(matrix: pd.DataFrame, alpha: float) -> pd.Series:

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from ..evaluation.risk import GAIN, RISK_ALPHAS, RISKIER, TRISK_THRESHOLD
+from ..evaluation.risk import GAIN, RISK_ALPHAS, RISKIER, TRISK_LEVEL
 
 #: TRisk's verdict as a mark: significantly riskier than the baseline / a significant gain even so
 RISK_MARKS = {RISKIER: "▼", GAIN: "▲"}
@@ -69,7 +69,7 @@ def risk_tables(board: pd.DataFrame, headline: Iterable[str],
         return {}
     return {"alphas": alphas, "metrics": metrics, "baseline": against, "georisk": geo,
             "georisk_columns": [(metric, alpha) for metric in metrics for alpha in alphas],
-            "threshold": TRISK_THRESHOLD, "marks": RISK_MARKS}
+            "level": TRISK_LEVEL, "marks": RISK_MARKS}
 
 
 def _risk_cell(record: dict[str, Any], alpha: float, metric: str) -> dict[str, Any]:
