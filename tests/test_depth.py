@@ -193,23 +193,47 @@ def test_a_second_invocation_scores_nothing_and_reports_the_same(depth_bench, fi
     pd.testing.assert_frame_equal(again.table[columns], first_report.table[columns])
 
 
-def test_the_depth_k_run_is_the_candidates_top_k_in_the_deepest_runs_order(depth_bench, first_report):
+def test_the_depth_k_run_is_the_top_k_in_the_deepest_runs_order_then_the_rest_in_candidate_order(
+        depth_bench, first_report):
+    """Independently: a depth-k run is the candidates' top k ordered by the deepest run's scores
+    (score descending, docno descending on ties, as trec_eval), then the candidates ranked
+    k+1..deepest in the candidates' order, scored strictly below: every depth ranks the same documents."""
+    deepest_k = max(DEPTHS)
     candidates = depth_bench.produce("official-bm25", "dl19").run
-    runs = {run.depth: run.stored.run for run in first_report.runs if run.dataset == "dl19"}
-    deepest = runs[max(DEPTHS)]
+    runs = {run.depth: run.stored for run in first_report.runs if run.dataset == "dl19"}
+    deepest = runs[deepest_k].run
+    score_of = dict(zip(zip(deepest["qid"], deepest["docno"]), deepest["score"]))
     for depth in (5, 10):
-        top = candidates[candidates["rank"] <= depth]
-        wanted = set(zip(top["qid"], top["docno"]))
-        # the deepest run holds every one of these pairs, scored; its order restricted to them is
-        # the order reranking only them by the same scores gives
-        expected = deepest[[pair in wanted for pair in zip(deepest["qid"], deepest["docno"])]]
-        assert len(expected) == len(top)
-        got = runs[depth]
-        for qid, group in expected.groupby("qid", sort=False):
-            mine = got[got["qid"] == qid]
-            assert mine["docno"].tolist() == group["docno"].tolist()
-            assert np.array_equal(mine["score"].to_numpy(), group["score"].to_numpy())
+        got = runs[depth].run
+        assert runs[depth].manifest["config"]["fill_to"] == deepest_k
+        assert runs[depth].manifest["pairs"] == depth * got["qid"].nunique()
+        for qid, mine in got.groupby("qid", sort=False):
+            ranked = candidates[candidates["qid"] == qid].sort_values("rank")
+            top = ranked[ranked["rank"] <= depth]["docno"].tolist()
+            reordered = sorted(sorted(top, reverse=True), key=lambda docno: -score_of[(qid, docno)])  # stable
+            rest = ranked[(ranked["rank"] > depth) & (ranked["rank"] <= deepest_k)]["docno"].tolist()
+            assert mine["docno"].tolist() == reordered + rest
+            assert set(mine["docno"]) == set(deepest[deepest["qid"] == qid]["docno"])  # the same documents
+            scores = mine["score"].to_numpy()
+            assert np.array_equal(scores[:len(top)], [score_of[(qid, docno)] for docno in reordered])
+            assert (np.diff(scores) < 0)[len(top) - 1:].all()  # strictly below the block, strictly decreasing
             assert mine["rank"].tolist() == list(range(1, len(mine) + 1))
+
+
+def test_a_truncated_depth_run_is_not_reused(depth_bench, first_report):
+    """A depth-k run stored without the candidates below k (its key is the plain rerank key at k)
+    is another configuration than the filled one: it is not reused."""
+    from workbench.experiment.depth import DepthFilledSystem, _AtDepth
+    from workbench.experiment.systems import parse_system
+
+    session, dataset = depth_bench.session, depth_bench.dataset("dl19")
+    plain = parse_system(SYSTEM)
+    filled = DepthFilledSystem(plain.name, plain.candidates, plain.reranker, fill_to=max(DEPTHS))
+    at = _AtDepth(session, 5, max(DEPTHS))
+    stored = next(run.stored for run in first_report.runs if (run.dataset, run.depth) == ("dl19", 5))
+    assert stored.manifest["config_fingerprint"] == filled.config(at, dataset).key
+    assert plain.config(at, dataset).key != filled.config(at, dataset).key
+    assert at.store.load_reusable("dl19", SYSTEM, plain.config(at, dataset).key) is None
 
 
 def test_metrics_equal_evaluating_each_stored_run(depth_bench, first_report):

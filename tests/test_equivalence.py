@@ -187,6 +187,37 @@ def test_precision_report_holds_a_tost_per_dataset_and_the_pool():
     assert row["pooled"] == ["dl19", "dl20"] and row["p_value"] == pooled.p_value and row["verdict"] == pooled.verdict
 
 
+def test_verdict_lines_are_the_pools_and_every_dataset_outside_a_pool():
+    """DL19 + DL20 pooled does not hide dev600's or CACM's verdict: one line per pool and per
+    dataset no pool covers, each with the TOST statsmodels computes on that dataset alone."""
+    from workbench.evaluation.equivalence import format_p_value
+    from workbench.experiment.precision_equivalence import precision_equivalence
+
+    rng = np.random.default_rng(11)
+    sizes = {"dl19": 43, "dl20": 54, "dev600": 60, "cacm": 52}
+    collector, exact, fast = precision_equivalence(["0.01"]), {}, {}
+    for dataset, n in sizes.items():
+        qids = [f"{dataset}-{i}" for i in range(n)]
+        exact[dataset] = rng.uniform(size=n)
+        fast[dataset] = exact[dataset] + rng.normal(0, 0.01, n)
+        collector.record(dataset, "exact", None, None, _Evaluation({"ndcg@10": exact[dataset]}, qids))
+        collector.record(dataset, "bf16", None, None, _Evaluation({"ndcg@10": fast[dataset]}, qids))
+    bullets = [line for line in collector.markdown_lines() if line.startswith("- **")]
+    assert [line.split(" on ")[1].split(":")[0] for line in bullets] == ["dev600", "cacm", "dl19+dl20"]
+    for line, dataset in zip(bullets, ("dev600", "cacm")):
+        p, _, _ = ttost_paired(fast[dataset], exact[dataset], -0.01, 0.01)
+        assert line.startswith(f"- **bf16**, ndcg@10 on {dataset}: ")
+        assert f"(TOST p = {format_p_value(p)};" in line and line.endswith(f"n = {sizes[dataset]})")
+    # without the pool (DL20 not measured), every dataset has its own line
+    alone = precision_equivalence(["0.01"])
+    for dataset in ("dl19", "dev600"):
+        qids = [f"{dataset}-{i}" for i in range(sizes[dataset])]
+        alone.record(dataset, "exact", None, None, _Evaluation({"ndcg@10": exact[dataset]}, qids))
+        alone.record(dataset, "bf16", None, None, _Evaluation({"ndcg@10": fast[dataset]}, qids))
+    lines = [line for line in alone.markdown_lines() if line.startswith("- **")]
+    assert [line.split(" on ")[1].split(":")[0] for line in lines] == ["dl19", "dev600"]
+
+
 def test_a_report_without_equivalence_is_unchanged(tmp_path):
     from workbench.experiment.precision import PrecisionReport, write_precision_report
 

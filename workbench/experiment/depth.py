@@ -8,11 +8,16 @@ deepest's (the top k of the same candidates, cut in trec_eval's tie order). No p
 twice; each run records what it scored and read in its manifest, and the report what this
 invocation scored.
 
+Every depth ranks the same documents: a depth-k run is the top k reranked, followed by the
+candidates ranked k+1 to the deepest depth in the candidate run's order, scored strictly below the
+reranked block (:func:`fill_below_depth`; :class:`DepthFilledSystem`, whose key says so). A
+shallower depth is so penalised by reranking less, not by holding fewer documents.
+
 Each depth is a stored run of its own: the depth is in a run's configuration key, but the run
-store names files by system name, so two depths cannot share a directory. The depth the session
-reranks at by default (``Session.rerank_depth``, what ``workbench eval`` stores) lives in the
-session's store, where ``make eval`` finds (and leaves) it; every other depth k lives in a store
-of its own, ``<runs-dir>/depth/k<k>/<dataset>/``.
+store names files by system name, so two depths cannot share a directory. The deepest depth, when
+it is the one the session reranks at by default (``Session.rerank_depth``, what ``workbench eval``
+stores), is that very run in the session's store, where ``make eval`` finds (and leaves) it; every
+other depth k lives in a store of its own, ``<runs-dir>/depth/k<k>/<dataset>/``.
 
 Time per query: scoring a pair twice to time it would break the rule above, so a depth whose run
 scored all its pairs reports its own measured rerank time, and every other depth the measured
@@ -28,15 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
+from ..core.cache import fingerprint
 from ..core.errors import WorkbenchError
+from ..data.datasets import Dataset
+from ..data.trec import sort_run
 from ..evaluation.depth_stats import DepthChoice, depth_statistics, smallest_sufficient_depth
 from ..evaluation.metrics import Evaluation, evaluate_cached
 from ..evaluation.stats import DEFAULT_ALPHA, DEFAULT_CORRECTION
 from .produce import Session, produce
 from .runner import metrics_for, parse_pools
 from .store import RunStore, StoredRun
+from .system_base import Computed, RunConfig, SystemContext
 from .systems import RerankedSystem, parse_system
 
 log = logging.getLogger(__name__)
@@ -59,12 +69,51 @@ def check_depths(depths: Iterable[Any]) -> tuple[int, ...]:
     return tuple(sorted(checked, reverse=True))
 
 
-def depth_store(session: Session, depth: int) -> RunStore:
-    """Where the runs at ``depth`` are stored: the session's store at its own rerank depth (the
-    runs ``workbench eval`` stores), else ``<runs-dir>/depth/k<depth>``."""
-    if depth == session.rerank_depth:
+def depth_store(session: Session, depth: int, deepest: int | None = None) -> RunStore:
+    """Where the runs at ``depth`` (of an analysis down to ``deepest``, default ``depth``) are
+    stored: the session's store when ``depth`` is the deepest and the session's own rerank depth
+    (the runs ``workbench eval`` stores), else ``<runs-dir>/depth/k<depth>``."""
+    if depth == session.rerank_depth and depth >= (deepest or depth):
         return session.store
     return RunStore(session.store.runs_dir / "depth" / f"k{depth}")
+
+
+def fill_below_depth(reranked: pd.DataFrame, candidates: pd.DataFrame, depth: int, deepest: int) -> pd.DataFrame:
+    """``reranked`` (the top ``depth`` reranked) followed, per query, by the candidates ranked
+    ``depth``+1 to ``deepest`` in the candidates' order, scored strictly below the reranked block
+    (its lowest score minus 1, 2, ...: whole steps survive the run file's six decimals)."""
+    floor = reranked.groupby("qid", sort=False)["score"].min()
+    qids = candidates["qid"].astype(str)
+    below = candidates[(candidates["rank"] > depth) & (candidates["rank"] <= deepest) & qids.isin(floor.index)]
+    below = below.assign(qid=below["qid"].astype(str)).sort_values(["qid", "rank"], kind="mergesort")
+    base = below["qid"].map(floor).to_numpy(dtype=np.float64)
+    step = np.maximum(1.0, np.abs(base) * 2.0 ** -20)  # still a step where the scores are huge
+    scores = base - step * (below.groupby("qid", sort=False).cumcount().to_numpy() + 1)
+    filled = pd.DataFrame({"qid": below["qid"].to_numpy(), "docno": below["docno"].astype(str).to_numpy(),
+                           "score": scores})
+    return sort_run(pd.concat([reranked[["qid", "docno", "score"]], filled], ignore_index=True))
+
+
+@dataclass(frozen=True)
+class DepthFilledSystem(RerankedSystem):
+    """A reranked system at a depth k below ``fill_to``: the top k reranked (``rerank_run`` as
+    ``workbench eval`` runs it), then the candidates ranked k+1..``fill_to`` in their own order,
+    below (:func:`fill_below_depth`). The key names the filling, so a run without it (a truncated
+    depth run stored before) is never reused; the manifest's ``pairs`` stays the reranked pairs."""
+
+    fill_to: int = 0
+
+    def config(self, session: SystemContext, dataset: Dataset) -> RunConfig:
+        config = super().config(session, dataset)
+        settings = {**config.config, "below_depth": "candidates in their own order, scored below",
+                    "fill_to": self.fill_to}
+        return RunConfig(settings, fingerprint(settings), config.inputs)
+
+    def compute(self, session: SystemContext, dataset: Dataset, config: RunConfig) -> Computed:
+        computed = super().compute(session, dataset, config)
+        run = fill_below_depth(computed.run, config.inputs["candidates"].run, session.rerank_depth, self.fill_to)
+        details = {**computed.details, "fill_to": self.fill_to, "filled": len(run) - len(computed.run)}
+        return Computed(run, computed.candidates, details, computed.config)
 
 
 class _AtDepth:
@@ -72,10 +121,10 @@ class _AtDepth:
     run store; everything else (datasets, models, the score cache, the candidates' production,
     which stays at the session's depth) is the session's."""
 
-    def __init__(self, session: Session, depth: int):
+    def __init__(self, session: Session, depth: int, deepest: int):
         self._session = session
         self.rerank_depth = depth
-        self.store = depth_store(session, depth)
+        self.store = depth_store(session, depth, deepest)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -96,7 +145,7 @@ class DepthRun:
 
     @property
     def pairs(self) -> int:
-        """Pairs in the run (reranked pairs), from its manifest."""
+        """Reranked pairs in the run (not the candidates filled in below k), from its manifest."""
         return int(self.stored.manifest.get("pairs") or len(self.stored.run))
 
     @property
@@ -149,14 +198,16 @@ def depth_analysis(session: Session, system: str, datasets: Iterable[str], depth
                    pools: Mapping[str, list[str]] | None = None, metrics: list[str] | None = None,
                    equivalence_margin: float | None = None, equivalence_metric: str = DEPTH_METRIC,
                    alpha: float = DEFAULT_ALPHA, correction: str = DEFAULT_CORRECTION) -> DepthReport:
-    """Rerank the top k of ``system``'s candidates for every k in ``depths`` on every dataset, and
-    compare each depth with the deepest (see the module docstring).
+    """Rerank the top k of ``system``'s candidates for every k in ``depths`` on every dataset (the
+    candidates below k, down to the deepest k, following in their own order), and compare each
+    depth with the deepest (see the module docstring).
 
     ``datasets`` and ``pools`` (``{"dl19+dl20": ["dl19", "dl20"]}``) as in ``workbench eval``;
     ``metrics`` default: the datasets' headline metrics and NDCG@10 (and ``equivalence_metric``).
     With ``equivalence_margin`` each shallower depth is also tested for equivalence with the deepest
-    on ``equivalence_metric`` (TOST at ``alpha``). Bad input (a system that reranks nothing, a depth that is not a positive
-    integer or above the candidate run's depth) is one line, before any reranking."""
+    on ``equivalence_metric`` (TOST at ``alpha``). Bad input (a system that reranks nothing, a depth
+    that is not a positive integer or above the candidate run's depth) is one line, before any
+    reranking."""
     parsed = parse_system(system)
     if not isinstance(parsed, RerankedSystem):
         raise WorkbenchError(f"{system!r} reranks nothing: the depth analysis needs a reranked system "
@@ -185,7 +236,7 @@ def depth_analysis(session: Session, system: str, datasets: Iterable[str], depth
         if depths[0] > available:
             raise WorkbenchError(f"depth {depths[0]} is above the candidate run's depth: {parsed.candidates.name} "
                                  f"has at most {available} candidates per query on {name}")
-    runs = [_depth_run(session, parsed, name, depth, metrics) for name in datasets for depth in depths]
+    runs = [_depth_run(session, parsed, name, depth, depths[0], metrics) for name in datasets for depth in depths]
     whole_lists = bool(getattr(session.reranker(parsed.reranker, session.dataset(datasets[0])), "scores_whole_lists",
                                False))
     notes = _scoring_notes(session, runs, depths[0], whole_lists)
@@ -233,12 +284,14 @@ def _default_metrics(session: Session, datasets: list[str]) -> list[str]:
     return list(dict.fromkeys(headline + [DEPTH_METRIC]))
 
 
-def _depth_run(session: Session, system: RerankedSystem, dataset_name: str, depth: int,
+def _depth_run(session: Session, system: RerankedSystem, dataset_name: str, depth: int, deepest: int,
                metrics: list[str]) -> DepthRun:
-    """Produce (or reuse) the run at ``depth`` and evaluate it."""
+    """Produce (or reuse) the run at ``depth`` (filled down to ``deepest`` when shallower) and evaluate it."""
     started = time.perf_counter()
     dataset = session.dataset(dataset_name)
-    stored = produce(system, dataset, _AtDepth(session, depth))
+    if depth < deepest:
+        system = DepthFilledSystem(system.name, system.candidates, system.reranker, fill_to=deepest)
+    stored = produce(system, dataset, _AtDepth(session, depth, deepest))
     seconds = time.perf_counter() - started
     scored = 0 if stored.reused else int(stored.manifest.get("pairs_scored") or 0)
     hits = 0 if stored.reused else int(stored.manifest.get("cache_hits") or 0)

@@ -118,7 +118,7 @@ class PrecisionEquivalence:
 
     def markdown_lines(self) -> list[str]:
         """The report's equivalence section: a table, then one verdict line per path on the widest
-        view (the pool where there is one)."""
+        views: every pool, and every dataset that no pool of that path and metric covers."""
         checks = self.results()
         level = 1 - 2 * self.alpha
         explained = (f"Paired per query, d = fast - exact; two one-sided t-tests against -margin and +margin at "
@@ -140,7 +140,8 @@ class PrecisionEquivalence:
         if not checks:
             lines.append("| - | no fast path measured | | | | | | | | |")
         lines.append("")
-        widest = [c for c in checks if c.pooled] or checks
+        pooled = {(c.path, c.metric, member) for c in checks for member in c.pooled}
+        widest = [c for c in checks if c.pooled or (c.path, c.metric, c.dataset) not in pooled]
         for c in widest:
             lines.append(f"- **{c.path}**, {c.metric} on {c.dataset}: {c.result.verdict}")
         return lines

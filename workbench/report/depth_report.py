@@ -40,10 +40,11 @@ def depth_markdown(table: pd.DataFrame, summary: pd.DataFrame, system: str, cand
     depths = sorted({int(k) for k in table["depth"]}, reverse=True)
     deepest = depths[0]
     lines = [f"# Depth against cost: {system}", "",
-             f"The top k of `{candidates}` reranked for k = {', '.join(map(str, sorted(depths)))}; every depth is "
-             f"a stored run, compared with k = {deepest} on the same queries. Mean with its 95% t confidence "
-             f"interval; Δ against k = {deepest} with * / ** when a paired randomization test is significant at "
-             f"{alpha:g} / {alpha / 5:g} after {correction} correction over the shallower depths (one family per "
+             f"The top k of `{candidates}` reranked for k = {', '.join(map(str, sorted(depths)))}, followed by "
+             f"the candidates ranked k+1 to {deepest} in their own order (every depth ranks the same documents); "
+             f"every depth is a stored run, compared with k = {deepest} on the same queries. Mean with its 95% t "
+             f"confidence interval; Δ against k = {deepest} with * / ** when a paired randomization test is "
+             f"significant at {alpha:g} / {alpha / 5:g} after {correction} correction over the shallower depths (one family per "
              "dataset and metric), the corrected p in parentheses."]
     for metric, margin in margins.items():
         lines[-1] += (f" TOST {metric}: two one-sided tests of equivalence within ±{margin:g} at {alpha:g} "
