@@ -122,15 +122,16 @@ def parse_fusion_head(head: str, n_components: int, system: str) -> FusionSpec:
     tuning_options = {key: options.pop(key) for key in list(options) if key in TUNING_OPTIONS}
     params = {key: _parse_param(key, options.pop(key), n_components, system)
               for key in list(options) if key in method.params}
-    optimiser = {key: options.pop(key) for key in list(options) if key in _optimiser_options(name)}
+    grid_keys = _optimiser_options(name)
+    optimiser = {key: options.pop(key) for key in list(options) if key in grid_keys}
     if options:
-        allowed = [*method.params, "norm", *TUNING_OPTIONS, *_optimiser_options(name)]
+        allowed = [*method.params, "norm", *TUNING_OPTIONS, *grid_keys]
         raise WorkbenchError(f"fusion {name} takes no option {next(iter(options))!r} (in {system!r}); "
                              f"it takes {', '.join(allowed)}")
     tuning = parse_tuning(tuning_options, optimiser, system) if tuning_options else None
     if optimiser and tuning is None:
         raise WorkbenchError(f"{', '.join(optimiser)} in {system!r} only set how tune= searches: add tune=...")
-    if tuning is not None and not method.supervised and not _optimiser_options(name):
+    if tuning is not None and not method.supervised and not grid_keys:
         raise WorkbenchError(f"fusion {name} has no parameter to tune: drop tune= from {system!r}")
     if tuning is not None:
         _grid_options(name, tuning.optimiser, system)  # a bad or empty grid fails now, before any work
@@ -228,7 +229,7 @@ def fuse_runs(runs: list[pd.DataFrame], names: list[str], method: FusionMethod, 
 
 def tune_fusion(runs: list[pd.DataFrame], names: list[str], spec: FusionSpec, qrels: pd.DataFrame,
                 relevance_level: int, tuning_qids: set[str], evaluated_qids: set[str],
-                system: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                system: str, dataset: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The parameters of ``spec``'s method that ranx's ``optimize_fusion`` finds best on
     ``tuning_qids`` (their judgments only), refused when they overlap ``evaluated_qids``.
 
@@ -240,17 +241,15 @@ def tune_fusion(runs: list[pd.DataFrame], names: list[str], spec: FusionSpec, qr
 
     from ..core.measures import resolve_measure
 
-    check_tuning_queries(tuning_qids, evaluated_qids, system)
+    check_tuning_queries(tuning_qids, evaluated_qids, system, dataset)
     tuning = spec.tuning
     assert tuning is not None
     measure = resolve_measure(tuning.metric, relevance_level)
     if measure.engine != "ranx":
         raise WorkbenchError(f"tuning metric {tuning.metric!r} of {system!r} is not one ranx computes; "
                              "tune on ndcg@10, mrr@10, map, recall@100, ...")
-    ranx_runs = runs_for_ranx(runs, names, spec.method, spec.norm, tuning_qids)
-    qids = set(ranx_runs[0].keys())
+    qids = set.intersection(*(set(run["qid"]) for run in runs)) & set(tuning_qids) & set(qrels["qid"])
     judged = qrels[qrels["qid"].isin(qids)]
-    qids &= set(judged["qid"])
     if not qids:
         raise WorkbenchError(f"{system!r}: no tuning query is judged and in every component run")
     ranx_runs = runs_for_ranx(runs, names, spec.method, spec.norm, qids)
@@ -380,18 +379,16 @@ class FusedSystem(System):
             tuning_set = config.inputs["tuning_set"]
             tuned_runs = [c.run for c in config.inputs["tuned_on"]]
             tuning_qids = set.intersection(*(set(r["qid"]) for r in tuned_runs)) & set(tuning_set.judged_topics["qid"])
-            check_tuning_queries(tuning_qids, evaluated, self.name, dataset.name)
             params, shown = tune_fusion(tuned_runs, names, spec, tuning_set.qrels, tuning_set.relevance_level,
-                                        tuning_qids, evaluated, self.name)
+                                        tuning_qids, evaluated, self.name, dataset.name)
             run = fuse_runs(runs, names, spec.method, spec.norm, params, evaluated)
             record["fusion_params"] = shown
             record["tuning"] = {**tuning.settings(), "dataset": tuning_set.name, "queries": sorted(tuning_qids)}
         else:
             folds, pieces = [], []
             for fold, (held_out, tuning_qids) in enumerate(split_folds(sorted(evaluated), tuning.folds, tuning.seed)):
-                check_tuning_queries(set(tuning_qids), set(held_out), self.name, dataset.name)
                 params, shown = tune_fusion(runs, names, spec, dataset.qrels, dataset.relevance_level,
-                                            set(tuning_qids), set(held_out), self.name)
+                                            set(tuning_qids), set(held_out), self.name, dataset.name)
                 pieces.append(fuse_runs(runs, names, spec.method, spec.norm, params, set(held_out)))
                 folds.append({"fold": fold, "params": shown, "evaluated_queries": list(held_out),
                               "tuning_queries": list(tuning_qids)})

@@ -180,27 +180,25 @@ class TunedFirstStageSystem(System):
 
     def config(self, session: SystemContext, dataset: Dataset) -> RunConfig:
         points = self.points()
-        if self.plan.kind == "dataset":
-            tuning_set = self.plan.tuning_dataset(session, dataset)
-            scores = _point_scores(session, points, tuning_set, self.plan.metric)
-            qids = sorted(set(tuning_set.judged_topics["qid"]))
-            check_tuning_queries(set(qids), set(dataset.judged_topics["qid"]), self.name, dataset.name)
-            means = {point: float(table.loc[qids].mean()) for point, table in scores.items()}
+        judged = sorted(set(dataset.judged_topics["qid"]))
+        if self.plan.kind == "dataset":  # one choice on the other dataset's queries for all of this one's
+            scored_on = self.plan.tuning_dataset(session, dataset)
+            splits = [(sorted(set(scored_on.judged_topics["qid"])), None)]
+        else:  # each fold's choice on the other folds' queries
+            scored_on = dataset
+            splits = [(tuning_qids, held_out) for held_out, tuning_qids in
+                      split_folds(judged, self.plan.folds, self.plan.seed)]
+        scores = _point_scores(session, points, scored_on, self.plan.metric)
+        plan = []
+        for tuning_qids, held_out in splits:
+            check_tuning_queries(set(tuning_qids), set(judged if held_out is None else held_out), self.name,
+                                 dataset.name)
+            means = {point: float(table.loc[tuning_qids].mean()) for point, table in scores.items()}
             chosen = max(points, key=lambda point: (means[point], -points.index(point)))
-            plan = [{"chosen": chosen, "tuning_queries": qids, "evaluated_queries": None, "scores": means}]
-            tuning_note = {"dataset": tuning_set.name, "qrels_sha256": tuning_set.qrels_sha256,
-                           "relevance_level": tuning_set.relevance_level}
-        else:
-            scores = _point_scores(session, points, dataset, self.plan.metric)
-            plan = []
-            evaluated = sorted(set(dataset.judged_topics["qid"]))
-            for held_out, tuning_qids in split_folds(evaluated, self.plan.folds, self.plan.seed):
-                check_tuning_queries(set(tuning_qids), set(held_out), self.name, dataset.name)
-                means = {point: float(table.loc[tuning_qids].mean()) for point, table in scores.items()}
-                chosen = max(points, key=lambda point: (means[point], -points.index(point)))
-                plan.append({"chosen": chosen, "tuning_queries": tuning_qids, "evaluated_queries": held_out,
-                             "scores": means})
-            tuning_note = {"dataset": dataset.name, "qrels_sha256": dataset.qrels_sha256}
+            plan.append({"chosen": chosen, "tuning_queries": tuning_qids, "evaluated_queries": held_out,
+                         "scores": means})
+        tuning_note = {"dataset": scored_on.name, "qrels_sha256": scored_on.qrels_sha256,
+                       "relevance_level": scored_on.relevance_level}
         chosen_runs = {entry["chosen"]: session.produce(entry["chosen"], dataset.name) for entry in plan}
         settings = {"type": "tuned-first-stage", "base": self.base, "grid": points, "tuning": self.plan.settings(),
                     **{f"tuning_{k}": v for k, v in tuning_note.items()},
@@ -223,8 +221,7 @@ class TunedFirstStageSystem(System):
             pieces.append(run)
         run = sort_run(pd.concat(pieces, ignore_index=True))
         first = chosen_runs[plan[0]["chosen"]].manifest
-        record = {"tuning": {**self.plan.settings(), **{k: v for k, v in config.config.items()
-                                                         if k == "tuning_dataset"},
+        record = {"tuning": {**self.plan.settings(), "tuning_dataset": config.config["tuning_dataset"],
                              "grid": config.config["grid"],
                              "choices": [{**entry, "scores": {p: round(s, 6) for p, s in entry["scores"].items()}}
                                          for entry in plan]},
